@@ -1,0 +1,164 @@
+// c_api.cpp - the C API over Graph + Runtime (see facemask.h).
+#include <exception>
+#include <memory>
+#include <string>
+
+#include "facemask.h"
+#include "model_format.h"
+#include "runtime.h"
+
+struct fm_model {
+  std::shared_ptr<const fm::Graph> graph;
+  std::unique_ptr<fm::Runtime> runtime;
+};
+
+namespace {
+
+thread_local std::string g_last_error;
+
+void SetError(const std::string& message) {
+  g_last_error = message;
+}
+
+fm_model* Finish(fm::Status status, std::shared_ptr<fm::Graph> graph, int backend, int threads) {
+  if (!status.ok()) {
+    SetError(status.message());
+    return nullptr;
+  }
+  if (backend != FM_BACKEND_XNNPACK && backend != FM_BACKEND_REFERENCE) {
+    SetError("fm_model_load: backend must be FM_BACKEND_XNNPACK (0) or FM_BACKEND_REFERENCE (1)");
+    return nullptr;
+  }
+  fm::RuntimeOptions options;
+  options.backend = backend == FM_BACKEND_XNNPACK ? fm::Backend::kXnnpack : fm::Backend::kReference;
+  options.threads = threads;
+  auto model = std::make_unique<fm_model>();
+  model->graph = std::move(graph);
+  status = fm::Runtime::Create(model->graph, options, &model->runtime);
+  if (!status.ok()) {
+    SetError(status.message());
+    return nullptr;
+  }
+  return model.release();  // owned by the caller until fm_model_free
+}
+
+bool CheckModel(const fm_model* model, const char* fn) {
+  if (model && model->runtime) return true;
+  SetError(std::string(fn) + ": model is NULL");
+  return false;
+}
+
+bool CheckIndex(const fm_model* model, int i, bool input, const char* fn) {
+  if (!CheckModel(model, fn)) return false;
+  const size_t n = input ? model->runtime->num_inputs() : model->runtime->num_outputs();
+  if (i >= 0 && size_t(i) < n) return true;
+  SetError(std::string(fn) + ": index " + std::to_string(i) + " is outside 0.." +
+           std::to_string(int(n) - 1));
+  return false;
+}
+
+int Dim(const fm::Shape& shape, int d, const char* fn) {
+  if (d >= 0 && size_t(d) < shape.size()) return int(shape[size_t(d)]);
+  SetError(std::string(fn) + ": dimension " + std::to_string(d) + " is outside the rank " +
+           std::to_string(shape.size()));
+  return -1;
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* fm_version(void) {
+  return "0.1.0";
+}
+const char* fm_last_error(void) {
+  return g_last_error.c_str();
+}
+
+fm_model* fm_model_load(const uint8_t* data, size_t size, int backend, int threads) {
+  try {
+    if (!data || size == 0) {
+      SetError("fm_model_load: no model bytes");
+      return nullptr;
+    }
+    auto graph = std::make_shared<fm::Graph>();
+    fm::Status s = fm::ReadModel(data, size, graph.get());
+    return Finish(s, std::move(graph), backend, threads);
+  } catch (const std::exception& e) {
+    SetError(std::string("fm_model_load: ") + e.what());
+    return nullptr;
+  }
+}
+
+fm_model* fm_model_load_file(const char* path, int backend, int threads) {
+  try {
+    if (!path) {
+      SetError("fm_model_load_file: path is NULL");
+      return nullptr;
+    }
+    auto graph = std::make_shared<fm::Graph>();
+    fm::Status s = fm::ReadModelFile(path, graph.get());
+    return Finish(s, std::move(graph), backend, threads);
+  } catch (const std::exception& e) {
+    SetError(std::string("fm_model_load_file: ") + e.what());
+    return nullptr;
+  }
+}
+
+void fm_model_free(fm_model* model) {
+  std::unique_ptr<fm_model> owned(model);
+}
+
+int fm_model_num_inputs(const fm_model* model) {
+  return CheckModel(model, "fm_model_num_inputs") ? int(model->runtime->num_inputs()) : -1;
+}
+int fm_model_num_outputs(const fm_model* model) {
+  return CheckModel(model, "fm_model_num_outputs") ? int(model->runtime->num_outputs()) : -1;
+}
+int fm_model_input_rank(const fm_model* model, int i) {
+  return CheckIndex(model, i, true, "fm_model_input_rank")
+             ? int(model->runtime->input_shape(size_t(i)).size())
+             : -1;
+}
+int fm_model_input_dim(const fm_model* model, int i, int d) {
+  return CheckIndex(model, i, true, "fm_model_input_dim")
+             ? Dim(model->runtime->input_shape(size_t(i)), d, "fm_model_input_dim")
+             : -1;
+}
+int fm_model_output_rank(const fm_model* model, int i) {
+  return CheckIndex(model, i, false, "fm_model_output_rank")
+             ? int(model->runtime->output_shape(size_t(i)).size())
+             : -1;
+}
+int fm_model_output_dim(const fm_model* model, int i, int d) {
+  return CheckIndex(model, i, false, "fm_model_output_dim")
+             ? Dim(model->runtime->output_shape(size_t(i)), d, "fm_model_output_dim")
+             : -1;
+}
+float* fm_model_input(fm_model* model, int i) {
+  return CheckIndex(model, i, true, "fm_model_input") ? model->runtime->input(size_t(i)) : nullptr;
+}
+const float* fm_model_output(const fm_model* model, int i) {
+  return CheckIndex(model, i, false, "fm_model_output") ? model->runtime->output(size_t(i))
+                                                        : nullptr;
+}
+int fm_model_run(fm_model* model) {
+  if (!CheckModel(model, "fm_model_run")) return -1;
+  fm::Status s = model->runtime->Run();
+  if (!s.ok()) {
+    SetError(s.message());
+    return -1;
+  }
+  return 0;
+}
+const char* fm_model_metadata(const fm_model* model, const char* key) {
+  if (!CheckModel(model, "fm_model_metadata")) return nullptr;
+  if (!key) {
+    SetError("fm_model_metadata: key is NULL");
+    return nullptr;
+  }
+  auto it = model->graph->metadata.find(key);
+  return it == model->graph->metadata.end() ? nullptr : it->second.c_str();
+}
+
+}  // extern "C"

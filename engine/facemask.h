@@ -1,0 +1,51 @@
+/* facemask.h - the engine's C API, used by the native CLI and by the WebAssembly bindings.
+ *
+ * No C++ exceptions cross it. Every function checks its arguments; a failing call returns NULL or
+ * a negative number and leaves a message for fm_last_error() (per thread). Pointers returned for
+ * model inputs and outputs stay valid until fm_model_free(). */
+#ifndef FACEMASK_H_
+#define FACEMASK_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { FM_BACKEND_XNNPACK = 0, FM_BACKEND_REFERENCE = 1 };
+
+typedef struct fm_model fm_model;
+
+/* Engine version string, e.g. "0.1.0". */
+const char* fm_version(void);
+/* Message of the last failed call on this thread ("" when none). */
+const char* fm_last_error(void);
+
+/* Loads a .fmm model from memory (the bytes are copied) and prepares it to run: for the XNNPACK
+ * backend the weights are packed here, once. threads >= 1. */
+fm_model* fm_model_load(const uint8_t* data, size_t size, int backend, int threads);
+/* Same, from a file (native builds; in the browser pass bytes). */
+fm_model* fm_model_load_file(const char* path, int backend, int threads);
+void fm_model_free(fm_model* model);
+
+int fm_model_num_inputs(const fm_model* model);
+int fm_model_num_outputs(const fm_model* model);
+/* Rank of input/output i, and its dimension d; -1 on a bad argument. */
+int fm_model_input_rank(const fm_model* model, int i);
+int fm_model_input_dim(const fm_model* model, int i, int d);
+int fm_model_output_rank(const fm_model* model, int i);
+int fm_model_output_dim(const fm_model* model, int i, int d);
+/* Buffers of input/output i (float32, NHWC, element count = product of dims). */
+float* fm_model_input(fm_model* model, int i);
+const float* fm_model_output(const fm_model* model, int i);
+/* Runs the model on the current input buffers: 0 on success, -1 on error. */
+int fm_model_run(fm_model* model);
+/* Metadata value for key, or NULL when absent. */
+const char* fm_model_metadata(const fm_model* model, const char* key);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FACEMASK_H_ */

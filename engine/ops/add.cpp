@@ -1,0 +1,24 @@
+// add.cpp - elementwise a + b with numpy broadcasting, fused clamp [min, max].
+#include "op.h"
+
+namespace fm {
+namespace {
+
+void Reference(const KernelArgs& a) {
+  ReferenceBinary(a, [](float x, float y) { return x + y; });
+}
+
+Status DefineXnn(const XnnArgs& a) {
+  return DefineXnnBinary(a, xnn_binary_add, "add");
+}
+
+}  // namespace
+
+extern const OpDef kAddOp = {
+    "add",       {{"a", InputRole::kAny}, {"b", InputRole::kAny}},
+    false,       {{"clamp", Attr::kFloats, 2, 2, false}},
+    InferBinary, Reference,
+    DefineXnn,
+};
+
+}  // namespace fm

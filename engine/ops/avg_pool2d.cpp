@@ -1,0 +1,89 @@
+// avg_pool2d.cpp - 2-D average pooling over NHWC; padded positions are not counted (TensorFlow's
+// convention). Attributes: kernel [h, w] (required, more than one element), stride, padding or
+// same (each pad smaller than the window), clamp.
+#include "op.h"
+
+namespace fm {
+namespace {
+
+Status Resolve(const Node& n, const Shape& x, Window* win) {
+  const std::vector<int64_t> k = n.Ints("kernel", {1, 1});
+  win->kh = k[0];
+  win->kw = k[1];
+  if (k[0] * k[1] < 2) return Errorf("kernel ", k[0], "x", k[1], " must cover 2 or more pixels");
+  FM_RETURN_IF_ERROR(ResolveWindow(n, x[1], x[2], win));
+  if (win->pad_top >= win->kh || win->pad_bottom >= win->kh || win->pad_left >= win->kw ||
+      win->pad_right >= win->kw)
+    return Errorf("padding must be smaller than the window ", win->kh, "x", win->kw);
+  return Status::Ok();
+}
+
+Status Infer(const Graph& g, const Node& n, Shape* out) {
+  FM_RETURN_IF_ERROR(InputRank(g, n, 0, 4));
+  const Shape& x = g.ShapeOf(n.inputs[0]);
+  FM_RETURN_IF_ERROR(CheckClamp(n));
+  Window win;
+  FM_RETURN_IF_ERROR(Resolve(n, x, &win));
+  *out = {x[0], win.out_h, win.out_w, x[3]};
+  return Status::Ok();
+}
+
+void Reference(const KernelArgs& a) {
+  const Shape& x = *a.in_shape[0];
+  Window win;
+  (void)Resolve(*a.node, x, &win);
+  float lo, hi;
+  ClampRange(*a.node, &lo, &hi);
+  const int64_t H = x[1], W = x[2], C = x[3];
+  float* out = a.out;
+  for (int64_t b = 0; b < x[0]; ++b)
+    for (int64_t oy = 0; oy < win.out_h; ++oy)
+      for (int64_t ox = 0; ox < win.out_w; ++ox)
+        for (int64_t c = 0; c < C; ++c) {
+          double sum = 0;
+          int64_t count = 0;
+          for (int64_t ky = 0; ky < win.kh; ++ky) {
+            const int64_t iy = oy * win.sh - win.pad_top + ky;
+            if (iy < 0 || iy >= H) continue;
+            for (int64_t kx = 0; kx < win.kw; ++kx) {
+              const int64_t ix = ox * win.sw - win.pad_left + kx;
+              if (ix < 0 || ix >= W) continue;
+              sum += a.in[0][((b * H + iy) * W + ix) * C + c];
+              ++count;
+            }
+          }
+          *out++ = ApplyClamp(static_cast<float>(sum / double(count)), lo, hi);
+        }
+}
+
+Status DefineXnn(const XnnArgs& a) {
+  const Shape& x = a.graph->ShapeOf(a.node->inputs[0]);
+  Window win;
+  FM_RETURN_IF_ERROR(Resolve(*a.node, x, &win));
+  float lo, hi;
+  ClampRange(*a.node, &lo, &hi);
+  return XnnCheck(
+      xnn_define_average_pooling_2d(a.subgraph, uint32_t(win.pad_top), uint32_t(win.pad_right),
+                                    uint32_t(win.pad_bottom), uint32_t(win.pad_left),
+                                    uint32_t(win.kh), uint32_t(win.kw), uint32_t(win.sh),
+                                    uint32_t(win.sw), lo, hi, a.in[0], a.out, /*flags=*/0),
+      "avg_pool2d");
+}
+
+}  // namespace
+
+extern const OpDef kAvgPool2dOp = {
+    "avg_pool2d",
+    {{"input", InputRole::kActivation}},
+    false,
+    {{"kernel", Attr::kInts, 2, 2, true},
+     {"stride", Attr::kInts, 2, 2, false},
+     {"padding", Attr::kInts, 4, 4, false},
+     {"same", Attr::kInts, 1, 1, false},
+     {"clamp", Attr::kFloats, 2, 2, false}},
+    Infer,
+    Reference,
+    DefineXnn,
+};
+
+}  // namespace fm

@@ -1,0 +1,96 @@
+// depthwise_conv2d.cpp - depthwise 2-D convolution, weights [1, kh, kw, channels * multiplier]
+// (output channel c * multiplier + m reads input channel c), optional bias, fused clamp.
+// Attributes as conv2d.
+#include "op.h"
+
+namespace fm {
+namespace {
+
+Status Infer(const Graph& g, const Node& n, Shape* out) {
+  FM_RETURN_IF_ERROR(InputRank(g, n, 0, 4));
+  FM_RETURN_IF_ERROR(InputRank(g, n, 1, 4));
+  const Shape& x = g.ShapeOf(n.inputs[0]);
+  const Shape& w = g.ShapeOf(n.inputs[1]);
+  if (w[0] != 1) return Errorf("weights must be [1, kh, kw, C*M], got ", ShapeToString(w));
+  if (w[3] % x[3] != 0)
+    return Errorf("weights have ", w[3], " channels, not a multiple of the input's ", x[3]);
+  if (n.inputs.size() > 2 && n.inputs[2] != kNoTensor && g.ShapeOf(n.inputs[2]) != Shape{w[3]})
+    return Errorf("bias must be [", w[3], "], got ", ShapeToString(g.ShapeOf(n.inputs[2])));
+  FM_RETURN_IF_ERROR(CheckClamp(n));
+  Window win;
+  win.kh = w[1];
+  win.kw = w[2];
+  FM_RETURN_IF_ERROR(ResolveWindow(n, x[1], x[2], &win));
+  *out = {x[0], win.out_h, win.out_w, w[3]};
+  return Status::Ok();
+}
+
+void Reference(const KernelArgs& a) {
+  const Shape& x = *a.in_shape[0];
+  const Shape& w = *a.in_shape[1];
+  const float* bias = a.num_inputs > 2 ? a.in[2] : nullptr;
+  Window win;
+  win.kh = w[1];
+  win.kw = w[2];
+  (void)ResolveWindow(*a.node, x[1], x[2], &win);
+  float lo, hi;
+  ClampRange(*a.node, &lo, &hi);
+  const int64_t H = x[1], W = x[2], C = x[3], OC = w[3], M = OC / C;
+  float* out = a.out;
+  for (int64_t b = 0; b < x[0]; ++b)
+    for (int64_t oy = 0; oy < win.out_h; ++oy)
+      for (int64_t ox = 0; ox < win.out_w; ++ox)
+        for (int64_t oc = 0; oc < OC; ++oc) {
+          const int64_t c = oc / M;
+          double sum = bias ? bias[oc] : 0.0;
+          for (int64_t ky = 0; ky < win.kh; ++ky) {
+            const int64_t iy = oy * win.sh - win.pad_top + ky * win.dh;
+            if (iy < 0 || iy >= H) continue;
+            for (int64_t kx = 0; kx < win.kw; ++kx) {
+              const int64_t ix = ox * win.sw - win.pad_left + kx * win.dw;
+              if (ix < 0 || ix >= W) continue;
+              sum += double(a.in[0][((b * H + iy) * W + ix) * C + c]) *
+                     double(a.in[1][(ky * win.kw + kx) * OC + oc]);
+            }
+          }
+          *out++ = ApplyClamp(static_cast<float>(sum), lo, hi);
+        }
+}
+
+Status DefineXnn(const XnnArgs& a) {
+  const Shape& x = a.graph->ShapeOf(a.node->inputs[0]);
+  const Shape& w = a.graph->ShapeOf(a.node->inputs[1]);
+  Window win;
+  win.kh = w[1];
+  win.kw = w[2];
+  FM_RETURN_IF_ERROR(ResolveWindow(*a.node, x[1], x[2], &win));
+  float lo, hi;
+  ClampRange(*a.node, &lo, &hi);
+  return XnnCheck(
+      xnn_define_depthwise_convolution_2d(
+          a.subgraph, uint32_t(win.pad_top), uint32_t(win.pad_right), uint32_t(win.pad_bottom),
+          uint32_t(win.pad_left), uint32_t(win.kh), uint32_t(win.kw), uint32_t(win.sh),
+          uint32_t(win.sw), uint32_t(win.dh), uint32_t(win.dw), uint32_t(w[3] / x[3]), size_t(x[3]),
+          lo, hi, a.in[0], a.in[1], a.in[2], a.out, /*flags=*/0),
+      "depthwise_conv2d");
+}
+
+}  // namespace
+
+extern const OpDef kDepthwiseConv2dOp = {
+    "depthwise_conv2d",
+    {{"input", InputRole::kActivation},
+     {"weights", InputRole::kConstant},
+     {"bias", InputRole::kOptionalConst}},
+    false,
+    {{"stride", Attr::kInts, 2, 2, false},
+     {"dilation", Attr::kInts, 2, 2, false},
+     {"padding", Attr::kInts, 4, 4, false},
+     {"same", Attr::kInts, 1, 1, false},
+     {"clamp", Attr::kFloats, 2, 2, false}},
+    Infer,
+    Reference,
+    DefineXnn,
+};
+
+}  // namespace fm

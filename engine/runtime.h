@@ -1,0 +1,56 @@
+// runtime.h - runs a validated graph. Two backends share one interface:
+//   - kXnnpack: the graph becomes an XNNPACK subgraph; weights are packed once, at Create();
+//   - kReference: plain C++ loops from each op's file, the oracle the tests compare against.
+// All buffers are allocated in Create(); Run() allocates nothing. Input and output buffers stay
+// at the same address for the runtime's life, so callers may keep the pointers.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "graph.h"
+#include "status.h"
+
+namespace fm {
+
+enum class Backend { kXnnpack = 0, kReference = 1 };
+
+struct RuntimeOptions {
+  Backend backend = Backend::kXnnpack;
+  int threads = 1;           // XNNPACK worker threads (1 = run on the caller's thread)
+  bool sparse_hint = false;  // let XNNPACK use its sparse path for 1x1 convolutions
+};
+
+class Runtime {
+ public:
+  // `graph` must be validated; it is shared because XNNPACK refers to its constants.
+  static Status Create(std::shared_ptr<const Graph> graph, const RuntimeOptions& options,
+                       std::unique_ptr<Runtime>* out);
+  virtual ~Runtime() = default;
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  virtual Status Run() = 0;
+
+  const Graph& graph() const { return *graph_; }
+  size_t num_inputs() const { return inputs_.size(); }
+  size_t num_outputs() const { return outputs_.size(); }
+  float* input(size_t i) { return inputs_[i].data(); }
+  const float* output(size_t i) const { return outputs_[i].data(); }
+  const Shape& input_shape(size_t i) const { return graph_->ShapeOf(graph_->inputs[i]); }
+  const Shape& output_shape(size_t i) const { return graph_->ShapeOf(graph_->outputs[i]); }
+
+ protected:
+  explicit Runtime(std::shared_ptr<const Graph> graph);
+  std::shared_ptr<const Graph> graph_;
+  // Graph input and output buffers, with XNN_EXTRA_BYTES of slack that XNNPACK may read past the
+  // end of an input.
+  std::vector<std::vector<float>> inputs_;
+  std::vector<std::vector<float>> outputs_;
+};
+
+Status CreateReferenceRuntime(std::shared_ptr<const Graph> graph, std::unique_ptr<Runtime>* out);
+Status CreateXnnpackRuntime(std::shared_ptr<const Graph> graph, const RuntimeOptions& options,
+                            std::unique_ptr<Runtime>* out);
+
+}  // namespace fm

@@ -1,0 +1,177 @@
+// test_image.cpp - decoding, pixel import and the sampling conventions documented in image.h,
+// checked against values worked out by hand.
+#include <gtest/gtest.h>
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#endif
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STBI_WRITE_NO_STDIO
+#include <stb/stb_image_write.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+#include "image.h"
+
+namespace fm {
+namespace {
+
+Image Gradient(int w, int h) {
+  Image img;
+  img.width = w;
+  img.height = h;
+  img.rgb.resize(size_t(w * h * 3));
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      uint8_t* p = &img.rgb[size_t((y * w + x) * 3)];
+      p[0] = uint8_t(x * 10);
+      p[1] = uint8_t(y * 10);
+      p[2] = uint8_t(200);
+    }
+  return img;
+}
+
+void Collect(void* context, void* data, int size) {
+  auto* out = static_cast<std::vector<uint8_t>*>(context);
+  out->insert(out->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+}
+
+TEST(Image, PngRoundTripIsExact) {
+  const Image img = Gradient(13, 7);
+  std::vector<uint8_t> png;
+  ASSERT_TRUE(stbi_write_png_to_func(Collect, &png, 13, 7, 3, img.rgb.data(), 13 * 3));
+  Image back;
+  Status s = DecodeImage(png.data(), png.size(), &back);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(back.width, 13);
+  EXPECT_EQ(back.height, 7);
+  EXPECT_EQ(back.rgb, img.rgb);
+}
+
+TEST(Image, GreyAndAlphaBecomeRgb) {
+  const uint8_t grey[4] = {0, 100, 200, 255};
+  std::vector<uint8_t> png;
+  ASSERT_TRUE(stbi_write_png_to_func(Collect, &png, 2, 2, 1, grey, 2));
+  Image back;
+  ASSERT_TRUE(DecodeImage(png.data(), png.size(), &back).ok());
+  EXPECT_EQ(back.rgb, (std::vector<uint8_t>{0, 0, 0, 100, 100, 100, 200, 200, 200, 255, 255, 255}));
+  const uint8_t rgba[8] = {10, 20, 30, 0, 40, 50, 60, 128};
+  png.clear();
+  ASSERT_TRUE(stbi_write_png_to_func(Collect, &png, 2, 1, 4, rgba, 8));
+  ASSERT_TRUE(DecodeImage(png.data(), png.size(), &back).ok());
+  EXPECT_EQ(back.rgb, (std::vector<uint8_t>{10, 20, 30, 40, 50, 60}));
+}
+
+TEST(Image, BadBytesGetClearErrors) {
+  Image img;
+  EXPECT_EQ(DecodeImage(nullptr, 0, &img).message(), "image: the file is empty");
+  const uint8_t junk[] = "this is not an image at all";
+  EXPECT_NE(DecodeImage(junk, sizeof junk, &img).message().find("not a supported image"),
+            std::string::npos);
+  // PNGs whose headers claim 20000 x 20000 and 9000 x 9000 pixels: refused before decoding.
+  std::vector<uint8_t> png;
+  const Image small = Gradient(4, 4);
+  ASSERT_TRUE(stbi_write_png_to_func(Collect, &png, 4, 4, 3, small.rgb.data(), 12));
+  const uint8_t big[8] = {0, 0, 0x4E, 0x20, 0, 0, 0x4E, 0x20};  // IHDR width/height, big-endian
+  std::copy(big, big + 8, png.begin() + 16);
+  Status s = DecodeImage(png.data(), png.size(), &img);
+  EXPECT_NE(s.message().find("20000x20000 exceeds the limit of 40000000 pixels"), std::string::npos)
+      << s.message();
+  const uint8_t nine[8] = {0, 0, 0x23, 0x28, 0, 0, 0x23, 0x28};
+  std::copy(nine, nine + 8, png.begin() + 16);
+  s = DecodeImage(png.data(), png.size(), &img);
+  EXPECT_NE(s.message().find("9000x9000 exceeds the limit"), std::string::npos) << s.message();
+  // Truncated PNG.
+  ASSERT_TRUE(DecodeImage(png.data(), 30, &img).message().size() > 0);
+  EXPECT_TRUE(img.rgb.empty());
+}
+
+TEST(Image, PixelsFromRgbaWithStride) {
+  const uint8_t rgba[2 * 12] = {1, 2, 3, 9, 4,  5,  6,  9, 0, 0, 0, 0,  // row 0 + 4 bytes slack
+                                7, 8, 9, 9, 10, 11, 12, 9, 0, 0, 0, 0};
+  Image img;
+  ASSERT_TRUE(ImageFromPixels(rgba, 2, 2, 4, 12, &img).ok());
+  EXPECT_EQ(img.rgb, (std::vector<uint8_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}));
+  EXPECT_EQ(ImageFromPixels(rgba, 2, 2, 4, 7, &img).message(),
+            "pixels: stride 7 is less than width * channels = 8");
+  EXPECT_EQ(ImageFromPixels(rgba, 0, 2, 4, 12, &img).message().rfind("pixels: size 0x2", 0), 0u);
+  EXPECT_EQ(ImageFromPixels(rgba, 2, 2, 2, 12, &img).message(),
+            "pixels: channels must be 3 or 4, got 2");
+}
+
+TEST(Image, IdentityWarpCopiesPixels) {
+  const Image img = Gradient(5, 4);
+  std::vector<float> t(5 * 4 * 3);
+  WarpToTensor(img, Affine(), 5, 4, Normalization(), t.data());
+  for (size_t i = 0; i < t.size(); ++i) EXPECT_EQ(t[i], float(img.rgb[i]));
+}
+
+TEST(Image, NormalizationAndBgr) {
+  const Image img = Gradient(2, 1);  // pixels (0,0,200), (10,0,200)
+  Normalization n;
+  for (int c = 0; c < 3; ++c) {
+    n.scale[c] = 2.f / 255.f;
+    n.offset[c] = -1.f;
+  }
+  n.bgr = true;
+  std::vector<float> t(6);
+  WarpToTensor(img, Affine(), 2, 1, n, t.data());
+  EXPECT_FLOAT_EQ(t[0], 200.f * 2.f / 255.f - 1.f);  // B first
+  EXPECT_FLOAT_EQ(t[2], -1.f);                       // R = 0
+  EXPECT_FLOAT_EQ(t[5], 10.f * 2.f / 255.f - 1.f);
+}
+
+TEST(Image, HalfPixelUpscaleByTwo) {
+  // A 2x1 image [0, 100] doubled: centres map to -0.25, 0.25, 0.75, 1.25 in index space ->
+  // clamped 0, 25, 75, 100.
+  Image img;
+  img.width = 2;
+  img.height = 1;
+  img.rgb = {0, 0, 0, 100, 100, 100};
+  std::vector<float> t(4 * 1 * 3);
+  WarpToTensor(img, CropMap(0, 0, 2, 1, 4, 1), 4, 1, Normalization(), t.data());
+  EXPECT_FLOAT_EQ(t[0], 0.f);
+  EXPECT_FLOAT_EQ(t[3], 25.f);
+  EXPECT_FLOAT_EQ(t[6], 75.f);
+  EXPECT_FLOAT_EQ(t[9], 100.f);
+}
+
+TEST(Image, LetterboxCentresAndPads) {
+  const Image img = Gradient(20, 10);
+  const Letterbox lb = ComputeLetterbox(20, 10, 8, 8);
+  EXPECT_FLOAT_EQ(lb.scale, 0.4f);
+  EXPECT_FLOAT_EQ(lb.pad_x, 0.f);
+  EXPECT_FLOAT_EQ(lb.pad_y, 2.f);
+  EXPECT_FLOAT_EQ(lb.ToSourceX(4.f), 10.f);
+  EXPECT_FLOAT_EQ(lb.ToSourceY(2.f), 0.f);
+  Normalization n;
+  n.pad = -7.f;
+  std::vector<float> t(8 * 8 * 3);
+  WarpToTensor(img, lb.map, 8, 8, n, t.data());
+  for (int x = 0; x < 8; ++x) {
+    EXPECT_EQ(t[size_t((0 * 8 + x) * 3)], -7.f);  // rows 0-1 and 6-7 are padding
+    EXPECT_EQ(t[size_t((7 * 8 + x) * 3)], -7.f);
+    EXPECT_NE(t[size_t((3 * 8 + x) * 3 + 2)], -7.f);
+    EXPECT_FLOAT_EQ(t[size_t((3 * 8 + x) * 3 + 2)], 200.f);  // blue is constant inside
+  }
+  // Row 3's centre (3.5) maps to source y = (3.5 - 2) / 0.4 = 3.75 -> index 3.25 -> 32.5.
+  EXPECT_FLOAT_EQ(t[size_t((3 * 8 + 0) * 3 + 1)], 32.5f);
+}
+
+TEST(Image, BoxDownscaleAverages) {
+  Image img;
+  img.width = 3;
+  img.height = 2;
+  img.rgb = {0, 0, 0, 10, 10, 10, 50, 50, 50, 20, 20, 20, 30, 30, 30, 70, 70, 70};
+  const Image d = Downscale(img, 2);
+  EXPECT_EQ(d.width, 2);
+  EXPECT_EQ(d.height, 1);
+  EXPECT_EQ(d.rgb, (std::vector<uint8_t>{15, 15, 15, 60, 60, 60}));
+}
+
+}  // namespace
+}  // namespace fm

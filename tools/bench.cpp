@@ -1,0 +1,163 @@
+// bench.cpp - times inference of the original project's Keras CNN (random weights):
+// 224x224x3 -> conv3x3 32 relu -> maxpool2 -> conv3x3 64 relu -> maxpool2 -> conv3x3 128 relu ->
+// maxpool2 -> flatten -> dense 128 relu -> dense 2 softmax. Prints median and p90 ms per
+// inference and a JSON line for scripts. Same source natively and under node (wasm).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "graph_builder.h"
+#include "runtime.h"
+
+namespace {
+
+using namespace fm;
+
+// Deterministic He-style uniform weights.
+std::vector<float> Weights(uint64_t& state, int64_t n, int64_t fan_in) {
+  const float limit = std::sqrt(6.f / float(fan_in));
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    x = (float(state >> 40) / float(1 << 24) * 2.f - 1.f) * limit;
+  }
+  return v;
+}
+
+Status BuildOriginalCnn(Graph* out) {
+  uint64_t seed = 1;
+  GraphBuilder b;
+  const Attr relu = Attr::Floats({0.f, INFINITY});
+  int32_t t = b.Input("image", {1, 224, 224, 3});
+  int64_t c = 3;
+  int index = 1;
+  for (int64_t oc : {32, 64, 128}) {
+    const std::string name = "conv" + std::to_string(index);
+    const int32_t w = b.Constant(name + "/w", {oc, 3, 3, c}, Weights(seed, oc * 9 * c, 9 * c));
+    const int32_t bias = b.Constant(name + "/b", {oc}, std::vector<float>(size_t(oc), 0.01f));
+    t = b.Op("conv2d", name, {t, w, bias}, {{"clamp", relu}});
+    t = b.Op("max_pool2d", "pool" + std::to_string(index), {t},
+             {{"kernel", Attr::Ints({2, 2})}, {"stride", Attr::Ints({2, 2})}});
+    c = oc;
+    ++index;
+  }
+  const Shape s = b.ShapeOf(t);
+  const int64_t flat = s[1] * s[2] * s[3];
+  t = b.Op("reshape", "flatten", {t}, {{"shape", Attr::Ints({1, flat})}});
+  t = b.Op("fully_connected", "dense1",
+           {t, b.Constant("dense1/w", {128, flat}, Weights(seed, 128 * flat, flat)),
+            b.Constant("dense1/b", {128}, std::vector<float>(128, 0.f))},
+           {{"clamp", relu}});
+  t = b.Op("fully_connected", "dense2",
+           {t, b.Constant("dense2/w", {2, 128}, Weights(seed, 256, 128)),
+            b.Constant("dense2/b", {2}, std::vector<float>(2, 0.f))});
+  t = b.Op("softmax", "probs", {t});
+  return b.Finish({t}, out);
+}
+
+void CountWork(const Graph& g, int64_t* params, int64_t* macs) {
+  *params = 0;
+  *macs = 0;
+  for (const Tensor& t : g.tensors)
+    if (t.kind == TensorKind::kConstant) *params += NumElements(t.shape);
+  for (const Node& n : g.nodes) {
+    if (n.op == "conv2d" || n.op == "depthwise_conv2d" || n.op == "fully_connected") {
+      const Shape& w = g.ShapeOf(n.inputs[1]);
+      const int64_t per_output = n.op == "conv2d"             ? w[1] * w[2] * w[3]
+                                 : n.op == "depthwise_conv2d" ? w[1] * w[2]
+                                                              : w[1];
+      *macs += NumElements(g.ShapeOf(n.output)) * per_output;
+    }
+  }
+}
+
+int Usage() {
+  std::fprintf(stderr,
+               "usage: fm_bench [--runs N] [--warmup N] [--threads N] [--backend xnnpack|reference]"
+               " [--label TEXT]\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int runs = 100, warmup = 10, threads = 1;
+  std::string backend = "xnnpack", label;
+#if defined(__EMSCRIPTEN__)
+  label = "wasm";
+#else
+  label = "native";
+#endif
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (i + 1 >= argc) return Usage();
+    const std::string value = argv[++i];
+    if (arg == "--runs")
+      runs = std::atoi(value.c_str());
+    else if (arg == "--warmup")
+      warmup = std::atoi(value.c_str());
+    else if (arg == "--threads")
+      threads = std::atoi(value.c_str());
+    else if (arg == "--backend")
+      backend = value;
+    else if (arg == "--label")
+      label = value;
+    else
+      return Usage();
+  }
+  if (runs < 1 || runs > 100000 || warmup < 0 || (backend != "xnnpack" && backend != "reference"))
+    return Usage();
+
+  auto graph = std::make_shared<Graph>();
+  Status s = BuildOriginalCnn(graph.get());
+  if (!s.ok()) {
+    std::fprintf(stderr, "fm_bench: %s\n", s.message().c_str());
+    return 1;
+  }
+  int64_t params, macs;
+  CountWork(*graph, &params, &macs);
+  RuntimeOptions options;
+  options.backend = backend == "xnnpack" ? Backend::kXnnpack : Backend::kReference;
+  options.threads = threads;
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  std::unique_ptr<Runtime> rt;
+  s = Runtime::Create(graph, options, &rt);
+  if (!s.ok()) {
+    std::fprintf(stderr, "fm_bench: %s\n", s.message().c_str());
+    return 1;
+  }
+  const double setup_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  for (int i = 0; i < 224 * 224 * 3; ++i) rt->input(0)[i] = float(i % 251) / 251.f;
+  for (int i = 0; i < warmup; ++i) (void)rt->Run();
+  std::vector<double> ms;
+  for (int i = 0; i < runs; ++i) {
+    const auto a = Clock::now();
+    s = rt->Run();
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - a).count());
+    if (!s.ok()) {
+      std::fprintf(stderr, "fm_bench: %s\n", s.message().c_str());
+      return 1;
+    }
+  }
+  std::sort(ms.begin(), ms.end());
+  const double median = ms[ms.size() / 2];
+  const double p90 = ms[std::min(ms.size() - 1, size_t(double(ms.size()) * 0.9))];
+  std::printf(
+      "original CNN 224x224x3 (%.1fM params, %.0fM MACs) [%s, %s, %d thread%s]: median %.2f ms, "
+      "p90 %.2f ms over %d runs; setup (weight packing) %.1f ms; output [%.4f, %.4f]\n",
+      double(params) / 1e6, double(macs) / 1e6, label.c_str(), backend.c_str(), threads,
+      threads == 1 ? "" : "s", median, p90, runs, setup_ms, double(rt->output(0)[0]),
+      double(rt->output(0)[1]));
+  std::printf(
+      "{\"bench\": \"original_cnn\", \"build\": \"%s\", \"backend\": \"%s\", \"threads\": %d, "
+      "\"median_ms\": %.3f, \"p90_ms\": %.3f, \"runs\": %d, \"setup_ms\": %.1f, \"params\": %lld, "
+      "\"macs\": %lld}\n",
+      label.c_str(), backend.c_str(), threads, median, p90, runs, setup_ms, (long long)params,
+      (long long)macs);
+  return 0;
+}
