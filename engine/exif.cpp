@@ -17,7 +17,7 @@ struct Tiff {
     return true;
   }
   bool U32(size_t at, uint32_t* v) const {
-    uint32_t hi, lo;
+    uint32_t hi = 0, lo = 0;
     if (!U16(at, big_endian ? &hi : &lo) || !U16(at + 2, big_endian ? &lo : &hi)) return false;
     *v = hi << 16 | lo;
     return true;
@@ -31,11 +31,11 @@ int OrientationFromTiff(const uint8_t* p, size_t size) {
     t.big_endian = true;
   else if (!(p[0] == 'I' && p[1] == 'I'))
     return 1;
-  uint32_t magic, ifd, count;
+  uint32_t magic = 0, ifd = 0, count = 0;
   if (!t.U16(2, &magic) || magic != 42 || !t.U32(4, &ifd) || !t.U16(ifd, &count)) return 1;
   for (uint32_t i = 0; i < count && i < 1000; ++i) {
     const size_t entry = size_t(ifd) + 2 + 12 * size_t(i);
-    uint32_t tag, type, value;
+    uint32_t tag = 0, type = 0, value = 0;
     if (!t.U16(entry, &tag) || !t.U16(entry + 2, &type)) return 1;
     if (tag != 0x0112) continue;
     if (type != 3 || !t.U16(entry + 8, &value)) return 1;

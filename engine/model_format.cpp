@@ -46,20 +46,20 @@ class Reader {
     return Status::Ok();
   }
   Status U64(uint64_t* v, const char* what) {
-    uint32_t lo, hi;
+    uint32_t lo = 0, hi = 0;
     FM_RETURN_IF_ERROR(U32(&lo, what));
     FM_RETURN_IF_ERROR(U32(&hi, what));
     *v = uint64_t(lo) | uint64_t(hi) << 32;
     return Status::Ok();
   }
   Status I64(int64_t* v, const char* what) {
-    uint64_t u;
+    uint64_t u = 0;
     FM_RETURN_IF_ERROR(U64(&u, what));
     std::memcpy(v, &u, 8);
     return Status::Ok();
   }
   Status F32(float* v, const char* what) {
-    uint32_t u;
+    uint32_t u = 0;
     FM_RETURN_IF_ERROR(U32(&u, what));
     std::memcpy(v, &u, 4);
     return Status::Ok();
@@ -71,7 +71,7 @@ class Reader {
     return Status::Ok();
   }
   Status String(std::string* s, const char* what) {
-    uint32_t n;
+    uint32_t n = 0;
     FM_RETURN_IF_ERROR(Count(&n, kMaxStringLength, what));
     s->resize(n);
     if (n) FM_RETURN_IF_ERROR(Bytes(&(*s)[0], n, what));
@@ -98,7 +98,7 @@ Status ReadTensor(Reader& r, const uint8_t* data_section, uint64_t data_size, ui
                   Tensor* t) {
   FM_RETURN_IF_ERROR(r.String(&t->name, "tensor name"));
   if (t->name.empty()) return Errorf("empty tensor name at byte ", r.offset());
-  uint8_t kind, rank;
+  uint8_t kind = 0, rank = 0;
   const uint64_t kind_at = r.offset();
   FM_RETURN_IF_ERROR(r.U8(&kind, "tensor kind"));
   if (kind > kStoreF16) return Errorf("unknown storage kind ", int(kind), " at byte ", kind_at);
@@ -107,7 +107,7 @@ Status ReadTensor(Reader& r, const uint8_t* data_section, uint64_t data_size, ui
     return Errorf("rank ", int(rank), " at byte ", r.offset() - 1, " is outside 1..", kMaxRank);
   t->shape.resize(rank);
   for (auto& d : t->shape) {
-    uint32_t v;
+    uint32_t v = 0;
     FM_RETURN_IF_ERROR(r.U32(&v, "tensor dimension"));
     d = v;
   }
@@ -115,7 +115,7 @@ Status ReadTensor(Reader& r, const uint8_t* data_section, uint64_t data_size, ui
   if (!s.ok()) return s.Prefix("shape: ");
   t->kind = kind == kStoreActivation ? TensorKind::kActivation : TensorKind::kConstant;
   if (kind == kStoreActivation) return Status::Ok();
-  uint64_t offset, length;
+  uint64_t offset = 0, length = 0;
   FM_RETURN_IF_ERROR(r.U64(&offset, "data offset"));
   FM_RETURN_IF_ERROR(r.U64(&length, "data length"));
   const uint64_t count = uint64_t(NumElements(t->shape));
@@ -141,11 +141,11 @@ Status ReadTensor(Reader& r, const uint8_t* data_section, uint64_t data_size, ui
 }
 
 Status ReadIndexList(Reader& r, uint32_t max, const char* what, std::vector<int32_t>* out) {
-  uint32_t n;
+  uint32_t n = 0;
   FM_RETURN_IF_ERROR(r.Count(&n, max, what));
   out->resize(n);
   for (auto& v : *out) {
-    uint32_t u;
+    uint32_t u = 0;
     FM_RETURN_IF_ERROR(r.U32(&u, what));
     v = u == kNoTensorIndex ? kNoTensor : (u > uint32_t(INT32_MAX) ? INT32_MAX : int32_t(u));
   }
@@ -156,20 +156,20 @@ Status ReadNode(Reader& r, Node* n) {
   FM_RETURN_IF_ERROR(r.String(&n->op, "op name"));
   FM_RETURN_IF_ERROR(r.String(&n->name, "node name"));
   FM_RETURN_IF_ERROR(ReadIndexList(r, kMaxNodeInputs, "node input count", &n->inputs));
-  uint32_t out;
+  uint32_t out = 0;
   FM_RETURN_IF_ERROR(r.U32(&out, "node output"));
   n->output = out > uint32_t(INT32_MAX) ? INT32_MAX : int32_t(out);
-  uint32_t attr_count;
+  uint32_t attr_count = 0;
   FM_RETURN_IF_ERROR(r.Count(&attr_count, kMaxAttrs, "attribute count"));
   for (uint32_t i = 0; i < attr_count; ++i) {
     std::string key;
     FM_RETURN_IF_ERROR(r.String(&key, "attribute name"));
-    uint8_t type;
+    uint8_t type = 0;
     const uint64_t type_at = r.offset();
     FM_RETURN_IF_ERROR(r.U8(&type, "attribute type"));
     if (type != Attr::kInts && type != Attr::kFloats)
       return Errorf("attribute '", key, "' has unknown type ", int(type), " at byte ", type_at);
-    uint32_t count;
+    uint32_t count = 0;
     FM_RETURN_IF_ERROR(r.Count(&count, kMaxAttrValues, "attribute value count"));
     Attr attr;
     attr.type = Attr::Type(type);
@@ -224,7 +224,7 @@ Status ReadModel(const uint8_t* data, size_t size, Graph* graph) {
 
   Graph& g = *graph;
   Reader r(data + graph_offset, graph_size, graph_offset);
-  uint32_t meta_count;
+  uint32_t meta_count = 0;
   FM_RETURN_IF_ERROR(r.Count(&meta_count, kMaxMetadata, "metadata count").Prefix("model: "));
   for (uint32_t i = 0; i < meta_count; ++i) {
     std::string key, value;
@@ -233,7 +233,7 @@ Status ReadModel(const uint8_t* data, size_t size, Graph* graph) {
     if (!g.metadata.emplace(key, value).second)
       return Errorf("model: metadata key '", key, "' appears twice");
   }
-  uint32_t tensor_count;
+  uint32_t tensor_count = 0;
   FM_RETURN_IF_ERROR(r.Count(&tensor_count, kMaxTensors, "tensor count").Prefix("model: "));
   g.tensors.resize(tensor_count);
   for (uint32_t i = 0; i < tensor_count; ++i) {
@@ -248,7 +248,7 @@ Status ReadModel(const uint8_t* data, size_t size, Graph* graph) {
       ReadIndexList(r, kMaxGraphIo, "graph input count", &g.inputs).Prefix("model: "));
   FM_RETURN_IF_ERROR(
       ReadIndexList(r, kMaxGraphIo, "graph output count", &g.outputs).Prefix("model: "));
-  uint32_t node_count;
+  uint32_t node_count = 0;
   FM_RETURN_IF_ERROR(r.Count(&node_count, kMaxNodes, "node count").Prefix("model: "));
   g.nodes.resize(node_count);
   for (uint32_t i = 0; i < node_count; ++i) {
@@ -297,7 +297,7 @@ class Writer {
     U32(uint32_t(v >> 32));
   }
   void F32(float f) {
-    uint32_t u;
+    uint32_t u = 0;
     std::memcpy(&u, &f, 4);
     U32(u);
   }
@@ -410,7 +410,7 @@ float HalfToFloat(uint16_t h) {
   } else {
     f = std::ldexp(float(man | 0x400), int(exp) - 25);
   }
-  uint32_t u;
+  uint32_t u = 0;
   std::memcpy(&u, &f, 4);
   u |= sign;
   std::memcpy(&f, &u, 4);
@@ -418,7 +418,7 @@ float HalfToFloat(uint16_t h) {
 }
 
 uint16_t FloatToHalf(float f) {
-  uint32_t u;
+  uint32_t u = 0;
   std::memcpy(&u, &f, 4);
   const uint16_t sign = uint16_t((u >> 16) & 0x8000);
   const float a = std::fabs(f);
