@@ -5,11 +5,23 @@
 
 #include "facemask.h"
 #include "model_format.h"
+#include "pipeline.h"
+#include "results_json.h"
 #include "runtime.h"
+#include "tracker.h"
 
 struct fm_model {
   std::shared_ptr<const fm::Graph> graph;
   std::unique_ptr<fm::Runtime> runtime;
+};
+
+struct fm_pipeline {
+  std::unique_ptr<fm::Pipeline> pipeline;
+  fm::Image image;  // reused decode / pixel buffer
+  std::vector<fm::Face> faces;
+  std::string json;  // the last result
+  fm::Tracker tracker;
+  std::vector<int> ids;
 };
 
 namespace {
@@ -62,6 +74,20 @@ int Dim(const fm::Shape& shape, int d, const char* fn) {
   SetError(std::string(fn) + ": dimension " + std::to_string(d) + " is outside the rank " +
            std::to_string(shape.size()));
   return -1;
+}
+
+// Runs on p->image; with a timestamp (video) the tracker smooths and numbers the faces.
+const char* RunPipeline(fm_pipeline* p, const double* timestamp_ms = nullptr) {
+  fm::Status s = p->pipeline->Run(p->image, &p->faces);
+  if (!s.ok()) {
+    SetError(s.message());
+    return nullptr;
+  }
+  if (timestamp_ms) p->tracker.Update(*timestamp_ms, &p->faces, &p->ids);
+  p->json = "{\"width\": " + std::to_string(p->image.width) +
+            ", \"height\": " + std::to_string(p->image.height) + ", \"faces\": " +
+            fm::FacesJson(p->faces, p->pipeline->labels(), timestamp_ms ? &p->ids : nullptr) + "}";
+  return p->json.c_str();
 }
 
 }  // namespace
@@ -159,6 +185,113 @@ const char* fm_model_metadata(const fm_model* model, const char* key) {
   }
   auto it = model->graph->metadata.find(key);
   return it == model->graph->metadata.end() ? nullptr : it->second.c_str();
+}
+
+fm_pipeline* fm_pipeline_create(const uint8_t* detector, size_t detector_size,
+                                const uint8_t* classifier, size_t classifier_size, float min_score,
+                                int threads) {
+  try {
+    if (!detector || detector_size == 0) {
+      SetError("fm_pipeline_create: no detector model bytes");
+      return nullptr;
+    }
+    if (!classifier && classifier_size != 0) {
+      SetError("fm_pipeline_create: classifier is NULL but its size is not 0");
+      return nullptr;
+    }
+    auto det = std::make_shared<fm::Graph>();
+    fm::Status s = fm::ReadModel(detector, detector_size, det.get());
+    if (!s.ok()) {
+      SetError("detector " + s.message());
+      return nullptr;
+    }
+    std::shared_ptr<fm::Graph> cls;
+    if (classifier && classifier_size) {
+      cls = std::make_shared<fm::Graph>();
+      s = fm::ReadModel(classifier, classifier_size, cls.get());
+      if (!s.ok()) {
+        SetError("classifier " + s.message());
+        return nullptr;
+      }
+    }
+    fm::PipelineOptions options;
+    options.min_score = min_score;
+    options.threads = threads;
+    auto p = std::make_unique<fm_pipeline>();
+    s = fm::Pipeline::Create(det, cls, options, &p->pipeline);
+    if (!s.ok()) {
+      SetError(s.message());
+      return nullptr;
+    }
+    return p.release();  // owned by the caller until fm_pipeline_free
+  } catch (const std::exception& e) {
+    SetError(std::string("fm_pipeline_create: ") + e.what());
+    return nullptr;
+  }
+}
+
+const char* fm_pipeline_run_pixels(fm_pipeline* pipeline, const uint8_t* pixels, int width,
+                                   int height, int channels, int stride) {
+  if (!pipeline || !pipeline->pipeline) {
+    SetError("fm_pipeline_run_pixels: pipeline is NULL");
+    return nullptr;
+  }
+  try {
+    fm::Status s = fm::ImageFromPixels(pixels, width, height, channels, stride, &pipeline->image);
+    if (!s.ok()) {
+      SetError(s.message());
+      return nullptr;
+    }
+    return RunPipeline(pipeline);
+  } catch (const std::exception& e) {
+    SetError(std::string("fm_pipeline_run_pixels: ") + e.what());
+    return nullptr;
+  }
+}
+
+const char* fm_pipeline_track_pixels(fm_pipeline* pipeline, const uint8_t* pixels, int width,
+                                     int height, int channels, int stride, double timestamp_ms) {
+  if (!pipeline || !pipeline->pipeline) {
+    SetError("fm_pipeline_track_pixels: pipeline is NULL");
+    return nullptr;
+  }
+  if (!(timestamp_ms - timestamp_ms == 0.0)) {
+    SetError("fm_pipeline_track_pixels: timestamp_ms must be a finite number");
+    return nullptr;
+  }
+  try {
+    fm::Status s = fm::ImageFromPixels(pixels, width, height, channels, stride, &pipeline->image);
+    if (!s.ok()) {
+      SetError(s.message());
+      return nullptr;
+    }
+    return RunPipeline(pipeline, &timestamp_ms);
+  } catch (const std::exception& e) {
+    SetError(std::string("fm_pipeline_track_pixels: ") + e.what());
+    return nullptr;
+  }
+}
+
+const char* fm_pipeline_run_encoded(fm_pipeline* pipeline, const uint8_t* bytes, size_t size) {
+  if (!pipeline || !pipeline->pipeline) {
+    SetError("fm_pipeline_run_encoded: pipeline is NULL");
+    return nullptr;
+  }
+  try {
+    fm::Status s = fm::DecodeImage(bytes, size, &pipeline->image);
+    if (!s.ok()) {
+      SetError(s.message());
+      return nullptr;
+    }
+    return RunPipeline(pipeline);
+  } catch (const std::exception& e) {
+    SetError(std::string("fm_pipeline_run_encoded: ") + e.what());
+    return nullptr;
+  }
+}
+
+void fm_pipeline_free(fm_pipeline* pipeline) {
+  std::unique_ptr<fm_pipeline> owned(pipeline);
 }
 
 }  // extern "C"

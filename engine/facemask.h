@@ -44,6 +44,30 @@ int fm_model_run(fm_model* model);
 /* Metadata value for key, or NULL when absent. */
 const char* fm_model_metadata(const fm_model* model, const char* key);
 
+/* ---- The face pipeline: detector + optional classifier ----
+ * Results are JSON text (the same shape the CLI prints):
+ *   {"width": W, "height": H, "faces": [{"box": [x0, y0, x1, y1], "score": s,
+ *     "keypoints": [[x, y] x6], "label": "with_mask", "probs": {"with_mask": p, ...}}]}
+ * The returned string stays valid until the next run on the same pipeline or fm_pipeline_free. */
+typedef struct fm_pipeline fm_pipeline;
+
+/* detector: a BlazeFace .fmm; classifier: a classifier .fmm or NULL/0 for detection only.
+ * min_score: detector threshold in 0..1, or a negative number for the model's default. */
+fm_pipeline* fm_pipeline_create(const uint8_t* detector, size_t detector_size,
+                                const uint8_t* classifier, size_t classifier_size,
+                                float min_score, int threads);
+/* Runs on raw pixels: channels 3 (RGB) or 4 (RGBA), stride = bytes per row. */
+const char* fm_pipeline_run_pixels(fm_pipeline* pipeline, const uint8_t* pixels, int width,
+                                   int height, int channels, int stride);
+/* For video: as fm_pipeline_run_pixels, plus tracking across calls (faces get a stable "id";
+ * probabilities and labels are smoothed over time). timestamp_ms must increase between frames;
+ * a smaller one starts a new stream. */
+const char* fm_pipeline_track_pixels(fm_pipeline* pipeline, const uint8_t* pixels, int width,
+                                     int height, int channels, int stride, double timestamp_ms);
+/* Runs on an encoded image file (JPEG, PNG, ...; EXIF orientation applied). */
+const char* fm_pipeline_run_encoded(fm_pipeline* pipeline, const uint8_t* bytes, size_t size);
+void fm_pipeline_free(fm_pipeline* pipeline);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,240 @@
+// pipeline.cpp - see pipeline.h.
+#include "pipeline.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+namespace fm {
+namespace {
+
+bool ParseFloats(const std::string& text, std::vector<float>* out) {
+  out->clear();
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    char* end = nullptr;
+    const float v = std::strtof(item.c_str(), &end);
+    if (end == item.c_str() || *end != '\0' || !(v - v == 0.f)) return false;
+    out->push_back(v);
+  }
+  return !out->empty();
+}
+
+std::string Meta(const Graph& g, const std::string& key, const std::string& fallback = "") {
+  auto it = g.metadata.find(key);
+  return it == g.metadata.end() ? fallback : it->second;
+}
+
+Status CheckImageInput(const Graph& g, const char* what, int* h, int* w, int* c) {
+  if (g.inputs.size() != 1) return Errorf(what, ": expected 1 input, got ", g.inputs.size());
+  const Shape& s = g.ShapeOf(g.inputs[0]);
+  if (s.size() != 4 || s[0] != 1 || s[1] < 8 || s[2] < 8 || s[1] > 1024 || s[2] > 1024 ||
+      (s[3] != 3 && s[3] != 1))
+    return Errorf(what, ": input ", ShapeToString(s), " is not an image [1, H, W, 1 or 3]");
+  *h = int(s[1]);
+  *w = int(s[2]);
+  *c = int(s[3]);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ReadNormalization(const Graph& g, Normalization* norm) {
+  *norm = Normalization();
+  std::vector<float> v;
+  const std::string scale = Meta(g, "norm_scale", "1"), offset = Meta(g, "norm_offset", "0");
+  if (!ParseFloats(scale, &v) || (v.size() != 1 && v.size() != 3))
+    return Errorf("metadata norm_scale '", scale, "' must be 1 or 3 numbers");
+  for (int c = 0; c < 3; ++c) norm->scale[c] = v[v.size() == 1 ? 0 : size_t(c)];
+  if (!ParseFloats(offset, &v) || (v.size() != 1 && v.size() != 3))
+    return Errorf("metadata norm_offset '", offset, "' must be 1 or 3 numbers");
+  for (int c = 0; c < 3; ++c) norm->offset[c] = v[v.size() == 1 ? 0 : size_t(c)];
+  const std::string order = Meta(g, "channel_order", "rgb");
+  if (order != "rgb" && order != "bgr")
+    return Errorf("metadata channel_order '", order, "' must be rgb or bgr");
+  norm->bgr = order == "bgr";
+  return Status::Ok();
+}
+
+Status Pipeline::Create(std::shared_ptr<const Graph> detector,
+                        std::shared_ptr<const Graph> classifier, const PipelineOptions& options,
+                        std::unique_ptr<Pipeline>* out) {
+  if (!detector) return Errorf("pipeline: no detector model");
+  auto p = std::make_unique<Pipeline>();
+  const Graph& d = *detector;
+  int h, w, c;
+  FM_RETURN_IF_ERROR(CheckImageInput(d, "detector", &h, &w, &c));
+  if (h != w || c != 3)
+    return Errorf("detector: input must be square RGB, got ", h, "x", w, "x", c);
+  if (d.outputs.empty()) return Errorf("detector: no outputs");
+  const Shape& raw = d.ShapeOf(d.outputs[0]);
+  if (raw.size() != 3 || raw[0] != 1 || raw[2] != 17)
+    return Errorf("detector: output ", ShapeToString(raw), " is not BlazeFace's [1, anchors, 17]");
+  p->det_size_ = h;
+  AnchorOptions anchors;
+  anchors.input_size = h;
+  const std::string strides = Meta(d, "anchor_strides");
+  std::vector<float> v;
+  if (!strides.empty()) {
+    if (!ParseFloats(strides, &v)) return Errorf("detector: bad anchor_strides '", strides, "'");
+    anchors.strides.clear();
+    for (float s : v) {
+      if (s < 1 || s > h) return Errorf("detector: anchor stride ", s, " out of range");
+      anchors.strides.push_back(int(s));
+    }
+    if (!ParseFloats(Meta(d, "anchor_interpolated_scale_aspect_ratio", "1"), &v))
+      return Errorf("detector: bad anchor_interpolated_scale_aspect_ratio");
+    anchors.interpolated_scale_aspect_ratio = v[0];
+  } else if (raw[1] == 2304) {  // BlazeFace full range: one 48x48 layer
+    anchors.strides = {h / 48};
+    anchors.interpolated_scale_aspect_ratio = 0.f;
+  }
+  p->anchors_ = GenerateAnchors(anchors);
+  if (int64_t(p->anchors_.size()) != raw[1])
+    return Errorf("detector: ", p->anchors_.size(), " anchors for ", raw[1], " outputs");
+  FM_RETURN_IF_ERROR(ReadNormalization(d, &p->det_norm_).Prefix("detector: "));
+  p->det_norm_.pad = 0.f;  // letterbox padding: 0 in the normalised range
+  if (ParseFloats(Meta(d, "min_score", "0.5"), &v)) p->decode_.min_score = v[0];
+  if (options.min_score >= 0) p->decode_.min_score = options.min_score;
+  if (!(p->decode_.min_score >= 0.f && p->decode_.min_score <= 1.f))
+    return Errorf("pipeline: min score ", p->decode_.min_score, " is outside 0..1");
+  if (options.max_faces < 1 || options.max_faces > 1000)
+    return Errorf("pipeline: max_faces must be 1..1000");
+  p->max_faces_ = options.max_faces;
+
+  RuntimeOptions ro;
+  ro.backend = options.backend;
+  ro.threads = options.threads;
+  FM_RETURN_IF_ERROR(Runtime::Create(detector, ro, &p->detector_).Prefix("detector: "));
+  if (classifier) {
+    const Graph& k = *classifier;
+    FM_RETURN_IF_ERROR(CheckImageInput(k, "classifier", &p->cls_h_, &p->cls_w_, &p->cls_c_));
+    const std::string labels = Meta(k, "labels");
+    std::stringstream in(labels);
+    std::string item;
+    while (std::getline(in, item, ',')) p->labels_.push_back(item);
+    if (k.outputs.size() != 1 || k.ShapeOf(k.outputs[0]) != Shape{1, int64_t(p->labels_.size())})
+      return Errorf("classifier: output must be [1, ", p->labels_.size(), "] for labels '", labels,
+                    "'");
+    FM_RETURN_IF_ERROR(ReadNormalization(k, &p->cls_norm_).Prefix("classifier: "));
+    if (ParseFloats(Meta(k, "crop_margin", "1.3"), &v) && v[0] >= 0.5f && v[0] <= 4.f)
+      p->crop_margin_ = v[0];
+    p->grey_rgb_.resize(p->cls_c_ == 1 ? size_t(p->cls_w_) * size_t(p->cls_h_) * 3 : 0);
+    FM_RETURN_IF_ERROR(Runtime::Create(classifier, ro, &p->classifier_).Prefix("classifier: "));
+  }
+  *out = std::move(p);
+  return Status::Ok();
+}
+
+Status Pipeline::DetectTile(const Image& image, const Affine& map, const Letterbox& lb,
+                            std::vector<Detection>* out) {
+  WarpToTensor(image, map, det_size_, det_size_, det_norm_, detector_->input(0));
+  FM_RETURN_IF_ERROR(detector_->Run());
+  std::vector<Detection> dets =
+      DecodeBlazeFace(detector_->output(0), 17, 16, anchors_, det_size_, decode_);
+  for (Detection& d : dets) {
+    // Tensor pixels -> image pixels.
+    d.x0 = lb.ToSourceX(d.x0);
+    d.x1 = lb.ToSourceX(d.x1);
+    d.y0 = lb.ToSourceY(d.y0);
+    d.y1 = lb.ToSourceY(d.y1);
+    for (auto& k : d.keypoints) {
+      k[0] = lb.ToSourceX(k[0]);
+      k[1] = lb.ToSourceY(k[1]);
+    }
+    out->push_back(d);
+  }
+  return Status::Ok();
+}
+
+Status Pipeline::Detect(const Image& image, std::vector<Detection>* detections) {
+  detections->clear();
+  if (image.width < 1 || image.height < 1 ||
+      image.rgb.size() != size_t(image.width) * size_t(image.height) * 3)
+    return Errorf("pipeline: empty or inconsistent image");
+  // Large photos are box-filtered first so the detector does not see aliasing.
+  const float shrink = float(std::max(image.width, image.height)) / float(det_size_);
+  const int factor = int(shrink / 2.f);
+  const Image* src = &image;
+  if (factor >= 2) {
+    scaled_ = Downscale(image, factor);
+    src = &scaled_;
+  }
+  Letterbox lb = ComputeLetterbox(src->width, src->height, det_size_, det_size_);
+  FM_RETURN_IF_ERROR(DetectTile(*src, lb.map, lb, detections));
+  const float back = src == &image ? 1.f : float(image.width) / float(src->width);
+  const float back_y = src == &image ? 1.f : float(image.height) / float(src->height);
+  for (Detection& d : *detections) {
+    d.x0 = std::max(0.f, d.x0 * back);
+    d.x1 = std::min(float(image.width), d.x1 * back);
+    d.y0 = std::max(0.f, d.y0 * back_y);
+    d.y1 = std::min(float(image.height), d.y1 * back_y);
+    for (auto& k : d.keypoints) {
+      k[0] *= back;
+      k[1] *= back_y;
+    }
+  }
+  if (int(detections->size()) > max_faces_) detections->resize(size_t(max_faces_));
+  std::stable_sort(
+      detections->begin(), detections->end(),
+      [](const Detection& a, const Detection& b) { return a.x0 + a.x1 < b.x0 + b.x1; });
+  return Status::Ok();
+}
+
+Affine Pipeline::UprightCrop(const Detection& det, int crop_size, float margin) {
+  const float cx = (det.x0 + det.x1) * 0.5f, cy = (det.y0 + det.y1) * 0.5f;
+  const float side = std::max(det.x1 - det.x0, det.y1 - det.y0) * margin;
+  // Eye line: right eye (keypoint 0, image left) to left eye (keypoint 1).
+  const float ex = det.keypoints[1][0] - det.keypoints[0][0];
+  const float ey = det.keypoints[1][1] - det.keypoints[0][1];
+  const float angle = (ex == 0.f && ey == 0.f) ? 0.f : std::atan2(ey, ex);
+  const float k = side / float(crop_size), c = std::cos(angle) * k, s = std::sin(angle) * k;
+  const float half = float(crop_size) * 0.5f;
+  Affine a;
+  a.m[0] = c;
+  a.m[1] = -s;
+  a.m[2] = cx - c * half + s * half;
+  a.m[3] = s;
+  a.m[4] = c;
+  a.m[5] = cy - s * half - c * half;
+  return a;
+}
+
+Status Pipeline::Classify(const Image& image, const Detection& det, Face* face) {
+  face->det = det;
+  face->label = -1;
+  face->probs.clear();
+  if (!classifier_) return Status::Ok();
+  float* in = classifier_->input(0);
+  const Affine map = UprightCrop(det, cls_w_, crop_margin_);
+  Normalization norm = cls_norm_;
+  norm.pad = norm.offset[0];  // outside the photo: black
+  if (cls_c_ == 3) {
+    WarpToTensor(image, map, cls_w_, cls_h_, norm, in);
+  } else {
+    // Greyscale models: warp to RGB, then mix to luma (ITU-R BT.601 weights).
+    WarpToTensor(image, map, cls_w_, cls_h_, Normalization(), grey_rgb_.data());
+    for (int i = 0; i < cls_w_ * cls_h_; ++i) {
+      const float* p = &grey_rgb_[size_t(i) * 3];
+      in[i] = (0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]) * cls_norm_.scale[0] +
+              cls_norm_.offset[0];
+    }
+  }
+  FM_RETURN_IF_ERROR(classifier_->Run());
+  const float* probs = classifier_->output(0);
+  face->probs.assign(probs, probs + labels_.size());
+  face->label = int(std::max_element(face->probs.begin(), face->probs.end()) - face->probs.begin());
+  return Status::Ok();
+}
+
+Status Pipeline::Run(const Image& image, std::vector<Face>* faces) {
+  FM_RETURN_IF_ERROR(Detect(image, &detections_));
+  faces->resize(detections_.size());
+  for (size_t i = 0; i < detections_.size(); ++i)
+    FM_RETURN_IF_ERROR(Classify(image, detections_[i], &(*faces)[i]));
+  return Status::Ok();
+}
+
+}  // namespace fm

@@ -1,0 +1,75 @@
+// pipeline.h - photo or frame in, labelled faces out: detect (BlazeFace) -> for each face an
+// upright crop (turned by the eye keypoints, with margin) -> classifier -> results ordered left to
+// right. All buffers are allocated once and reused across calls.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "detection.h"
+#include "graph.h"
+#include "image.h"
+#include "runtime.h"
+#include "status.h"
+
+namespace fm {
+
+struct Face {
+  Detection det;             // in source image pixels
+  int label = -1;            // index into Pipeline::labels(), -1 without a classifier
+  std::vector<float> probs;  // one per label
+};
+
+struct PipelineOptions {
+  float min_score = -1.f;  // detector score threshold; < 0 = the model's own default
+  int threads = 1;
+  Backend backend = Backend::kXnnpack;
+  int max_faces = 64;
+};
+
+// How a model wants its pixels: read from model metadata (norm_scale, norm_offset, channel_order).
+Status ReadNormalization(const Graph& graph, Normalization* norm);
+
+class Pipeline {
+ public:
+  Pipeline() = default;  // use Create()
+  // detector: a BlazeFace .fmm (kind=detector). classifier: optional (kind=classifier, labels).
+  static Status Create(std::shared_ptr<const Graph> detector,
+                       std::shared_ptr<const Graph> classifier, const PipelineOptions& options,
+                       std::unique_ptr<Pipeline>* out);
+
+  Status Run(const Image& image, std::vector<Face>* faces);
+
+  // Detection only (no classification), in image pixels, sorted left to right.
+  Status Detect(const Image& image, std::vector<Detection>* detections);
+  // Classifies the upright crop around one detection.
+  Status Classify(const Image& image, const Detection& det, Face* face);
+
+  const std::vector<std::string>& labels() const { return labels_; }
+  bool has_classifier() const { return classifier_ != nullptr; }
+  int detector_input_size() const { return det_size_; }
+
+  // The affine map (crop pixels -> image pixels) of the classifier's upright crop around `det`.
+  static Affine UprightCrop(const Detection& det, int crop_size, float margin);
+
+ private:
+  Status DetectTile(const Image& image, const Affine& map, const Letterbox& lb,
+                    std::vector<Detection>* out);
+
+  std::unique_ptr<Runtime> detector_;
+  std::unique_ptr<Runtime> classifier_;
+  std::vector<Anchor> anchors_;
+  Normalization det_norm_, cls_norm_;
+  DecodeOptions decode_;
+  int det_size_ = 0;
+  int cls_w_ = 0, cls_h_ = 0, cls_c_ = 3;
+  float crop_margin_ = 1.3f;
+  int max_faces_ = 64;
+  std::vector<std::string> labels_;
+  Image scaled_;  // reused box-filtered copy of large inputs
+  std::vector<Detection> detections_;
+  std::vector<float> grey_rgb_;  // greyscale classifiers: the RGB crop before conversion
+};
+
+}  // namespace fm

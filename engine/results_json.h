@@ -1,0 +1,20 @@
+// results_json.h - the one definition of the result shape shared by the CLI (--json) and the
+// page's JS API:
+//   {"width": int, "height": int, "faces": [{"box": [x0, y0, x1, y1], "score": float,
+//    "keypoints": [[x, y] x6], "label": str, "probs": {label: float}}]}
+// (label/probs only with a classifier). Coordinates are image pixels, 0.1 px resolution.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "pipeline.h"
+
+namespace fm {
+
+std::string JsonString(const std::string& s);  // quoted and escaped
+// `ids` (optional, one per face) adds "id": n to each face (video tracking).
+std::string FacesJson(const std::vector<Face>& faces, const std::vector<std::string>& labels,
+                      const std::vector<int>* ids = nullptr);
+
+}  // namespace fm

@@ -1,0 +1,205 @@
+// facemask.cpp - the native command-line tool, the engine's front door for scripts:
+//   facemask detect [--json] [--annotate DIR] [--min-score S] [--detector FILE]
+//                   [--classifier FILE | --no-classifier] [--threads N] IMAGE_OR_DIR...
+// With --json it prints one JSON object per image (JSON Lines); a file that cannot be read gives
+// {"file": ..., "error": ...} and the batch goes on. Exit status: 0 all files fine, 1 some failed,
+// 2 usage or model errors.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "annotate.h"
+#include "model_format.h"
+#include "pipeline.h"
+#include "results_json.h"
+
+#ifndef FM_DEFAULT_MODEL_DIR
+#define FM_DEFAULT_MODEL_DIR "model"
+#endif
+
+namespace fs = std::filesystem;
+using fm::Status;
+
+namespace {
+
+int Usage(const char* message = nullptr) {
+  if (message) std::fprintf(stderr, "facemask: %s\n", message);
+  std::fprintf(
+      stderr,
+      "usage: facemask detect [--json] [--annotate DIR] [--min-score S] [--detector FILE]\n"
+      "                       [--classifier FILE | --no-classifier] [--threads N]\n"
+      "                       IMAGE_OR_DIR...\n"
+      "models default to %s (override with FACEMASK_MODEL_DIR)\n",
+      FM_DEFAULT_MODEL_DIR);
+  return 2;
+}
+
+std::string ModelDir() {
+  const char* env = std::getenv("FACEMASK_MODEL_DIR");
+  return env && *env ? env : FM_DEFAULT_MODEL_DIR;
+}
+
+bool IsImageName(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return char(std::tolower(c)); });
+  for (const char* e : {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".pnm", ".ppm", ".pgm", ".tga"})
+    if (ext == e) return true;
+  return false;
+}
+
+// Expands directory arguments (recursively, sorted) into image files; files are kept as given.
+std::vector<std::string> ExpandInputs(const std::vector<std::string>& args) {
+  std::vector<std::string> files;
+  for (const std::string& a : args) {
+    std::error_code ec;
+    if (fs::is_directory(a, ec)) {
+      std::vector<std::string> found;
+      for (auto it = fs::recursive_directory_iterator(
+               a, fs::directory_options::skip_permission_denied, ec);
+           !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+        if (it->is_regular_file(ec) && IsImageName(it->path()))
+          found.push_back(it->path().string());
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else {
+      files.push_back(a);
+    }
+  }
+  return files;
+}
+
+int Detect(int argc, char** argv) {
+  bool json = false, no_classifier = false;
+  std::string annotate, detector_path, classifier_path;
+  fm::PipelineOptions options;
+  std::vector<std::string> inputs;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&](const char* name) -> const char* {
+      if (i + 1 >= argc) return nullptr;
+      (void)name;
+      return argv[++i];
+    };
+    if (a == "--json")
+      json = true;
+    else if (a == "--no-classifier")
+      no_classifier = true;
+    else if (a == "--annotate" || a == "--detector" || a == "--classifier" || a == "--min-score" ||
+             a == "--threads") {
+      const char* v = value(a.c_str());
+      if (!v) return Usage((a + " needs a value").c_str());
+      if (a == "--annotate") annotate = v;
+      if (a == "--detector") detector_path = v;
+      if (a == "--classifier") classifier_path = v;
+      if (a == "--min-score") {
+        char* end = nullptr;
+        options.min_score = std::strtof(v, &end);
+        if (*end || !(options.min_score >= 0.f && options.min_score <= 1.f))
+          return Usage("--min-score must be a number in 0..1");
+      }
+      if (a == "--threads") {
+        options.threads = std::atoi(v);
+        if (options.threads < 1 || options.threads > 64) return Usage("--threads must be 1..64");
+      }
+    } else if (a.size() > 1 && a[0] == '-') {
+      return Usage(("unknown option " + a).c_str());
+    } else {
+      inputs.push_back(a);
+    }
+  }
+  if (inputs.empty()) return Usage("no images given");
+  if (detector_path.empty()) detector_path = ModelDir() + "/blazeface-full.fmm";
+  if (classifier_path.empty() && !no_classifier) {
+    const std::string dflt = ModelDir() + "/classifier.fmm";
+    if (fs::exists(dflt)) classifier_path = dflt;
+  }
+  auto detector = std::make_shared<fm::Graph>();
+  Status s = fm::ReadModelFile(detector_path, detector.get());
+  std::shared_ptr<fm::Graph> classifier;
+  if (s.ok() && !classifier_path.empty()) {
+    classifier = std::make_shared<fm::Graph>();
+    s = fm::ReadModelFile(classifier_path, classifier.get());
+  }
+  std::unique_ptr<fm::Pipeline> pipeline;
+  if (s.ok()) s = fm::Pipeline::Create(detector, classifier, options, &pipeline);
+  if (!s.ok()) {
+    std::fprintf(stderr, "facemask: %s\n", s.message().c_str());
+    return 2;
+  }
+  if (!annotate.empty()) {
+    std::error_code ec;
+    fs::create_directories(annotate, ec);
+    if (ec) {
+      std::fprintf(stderr, "facemask: cannot create '%s': %s\n", annotate.c_str(),
+                   ec.message().c_str());
+      return 2;
+    }
+  }
+
+  int failures = 0;
+  std::vector<fm::Face> faces;
+  fm::Image image;
+  for (const std::string& file : ExpandInputs(inputs)) {
+    using Clock = std::chrono::steady_clock;
+    const auto t0 = Clock::now();
+    s = fm::DecodeImageFile(file, &image);
+    if (s.ok()) s = pipeline->Run(image, &faces);
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    if (!s.ok()) {
+      ++failures;
+      if (json)
+        std::printf("{\"file\": %s, \"error\": %s}\n", fm::JsonString(file).c_str(),
+                    fm::JsonString(s.message()).c_str());
+      else
+        std::fprintf(stderr, "%s: error: %s\n", file.c_str(), s.message().c_str());
+      std::fflush(stdout);
+      continue;
+    }
+    if (!annotate.empty()) {
+      fm::AnnotateFaces(&image, faces, pipeline->labels());
+      const std::string dest = (fs::path(annotate) / fs::path(file).stem()).string() + ".jpg";
+      Status w = fm::WriteJpeg(image, dest);
+      if (!w.ok()) {
+        ++failures;
+        std::fprintf(stderr, "facemask: %s\n", w.message().c_str());
+      }
+    }
+    if (json) {
+      std::printf("{\"file\": %s, \"width\": %d, \"height\": %d, \"faces\": %s, \"ms\": %.2f}\n",
+                  fm::JsonString(file).c_str(), image.width, image.height,
+                  fm::FacesJson(faces, pipeline->labels()).c_str(), ms);
+    } else {
+      std::printf("%s: %zu face%s (%.1f ms)\n", file.c_str(), faces.size(),
+                  faces.size() == 1 ? "" : "s", ms);
+      for (const fm::Face& f : faces) {
+        std::printf("  [%.0f, %.0f, %.0f, %.0f] score %.2f", double(f.det.x0), double(f.det.y0),
+                    double(f.det.x1), double(f.det.y1), double(f.det.score));
+        if (f.label >= 0)
+          std::printf("  %s %.0f%%", pipeline->labels()[size_t(f.label)].c_str(),
+                      double(f.probs[size_t(f.label)]) * 100.0);
+        std::printf("\n");
+      }
+    }
+    std::fflush(stdout);
+  }
+  return failures ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return Usage();
+  const std::string command = argv[1];
+  if (command == "detect") return Detect(argc - 2, argv + 2);
+  if (command == "--help" || command == "-h" || command == "help") {
+    Usage();
+    return 0;
+  }
+  return Usage(("unknown command '" + command + "'").c_str());
+}
