@@ -78,7 +78,7 @@ int Dim(const fm::Shape& shape, int d, const char* fn) {
 
 // Runs on p->image; with a timestamp (video) the tracker smooths and numbers the faces.
 const char* RunPipeline(fm_pipeline* p, const double* timestamp_ms = nullptr) {
-  fm::Status s = p->pipeline->Run(p->image, &p->faces);
+  fm::Status s = p->pipeline->Run(p->image, &p->faces, /*allow_tiles=*/timestamp_ms == nullptr);
   if (!s.ok()) {
     SetError(s.message());
     return nullptr;

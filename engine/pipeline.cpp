@@ -103,6 +103,7 @@ Status Pipeline::Create(std::shared_ptr<const Graph> detector,
   if (options.max_faces < 1 || options.max_faces > 1000)
     return Errorf("pipeline: max_faces must be 1..1000");
   p->max_faces_ = options.max_faces;
+  p->tiling_ = options.tiling;
 
   RuntimeOptions ro;
   ro.backend = options.backend;
@@ -128,52 +129,80 @@ Status Pipeline::Create(std::shared_ptr<const Graph> detector,
   return Status::Ok();
 }
 
-Status Pipeline::DetectTile(const Image& image, const Affine& map, const Letterbox& lb,
-                            std::vector<Detection>* out) {
+Status Pipeline::DetectSquare(const Image& image, float x0, float y0, float side, bool drop_cut,
+                              std::vector<Detection>* out) {
+  const Affine map = CropMap(x0, y0, x0 + side, y0 + side, det_size_, det_size_);
   WarpToTensor(image, map, det_size_, det_size_, det_norm_, detector_->input(0));
   FM_RETURN_IF_ERROR(detector_->Run());
   std::vector<Detection> dets =
       DecodeBlazeFace(detector_->output(0), 17, 16, anchors_, det_size_, decode_);
+  const float k = side / float(det_size_);
+  const float margin = side * 0.02f;
   for (Detection& d : dets) {
     // Tensor pixels -> image pixels.
-    d.x0 = lb.ToSourceX(d.x0);
-    d.x1 = lb.ToSourceX(d.x1);
-    d.y0 = lb.ToSourceY(d.y0);
-    d.y1 = lb.ToSourceY(d.y1);
-    for (auto& k : d.keypoints) {
-      k[0] = lb.ToSourceX(k[0]);
-      k[1] = lb.ToSourceY(k[1]);
+    d.x0 = x0 + d.x0 * k;
+    d.x1 = x0 + d.x1 * k;
+    d.y0 = y0 + d.y0 * k;
+    d.y1 = y0 + d.y1 * k;
+    for (auto& p : d.keypoints) {
+      p[0] = x0 + p[0] * k;
+      p[1] = y0 + p[1] * k;
     }
+    if (drop_cut && ((d.x0 < x0 + margin && x0 > 0) || (d.y0 < y0 + margin && y0 > 0) ||
+                     (d.x1 > x0 + side - margin && x0 + side < float(image.width)) ||
+                     (d.y1 > y0 + side - margin && y0 + side < float(image.height))))
+      continue;
     out->push_back(d);
   }
   return Status::Ok();
 }
 
-Status Pipeline::Detect(const Image& image, std::vector<Detection>* detections) {
+Status Pipeline::Detect(const Image& image, std::vector<Detection>* detections, bool allow_tiles) {
   detections->clear();
   if (image.width < 1 || image.height < 1 ||
       image.rgb.size() != size_t(image.width) * size_t(image.height) * 3)
     return Errorf("pipeline: empty or inconsistent image");
-  // Large photos are box-filtered first so the detector does not see aliasing.
-  const float shrink = float(std::max(image.width, image.height)) / float(det_size_);
-  const int factor = int(shrink / 2.f);
+  // Large photos are box-filtered first so the detector does not see aliasing; coordinates are
+  // mapped back to the original at the end.
+  const int longer = std::max(image.width, image.height);
+  const int shorter = std::min(image.width, image.height);
+  const int factor = int(float(std::min(shorter, longer / 2)) / float(det_size_) / 2.f);
   const Image* src = &image;
   if (factor >= 2) {
     scaled_ = Downscale(image, factor);
     src = &scaled_;
   }
-  Letterbox lb = ComputeLetterbox(src->width, src->height, det_size_, det_size_);
-  FM_RETURN_IF_ERROR(DetectTile(*src, lb.map, lb, detections));
-  const float back = src == &image ? 1.f : float(image.width) / float(src->width);
-  const float back_y = src == &image ? 1.f : float(image.height) / float(src->height);
+  const float W = float(src->width), H = float(src->height);
+  // The whole picture, letterboxed into the centred square.
+  const float side = std::max(W, H);
+  FM_RETURN_IF_ERROR(
+      DetectSquare(*src, (W - side) * 0.5f, (H - side) * 0.5f, side, false, detections));
+  const bool tiles =
+      allow_tiles && (tiling_ == PipelineOptions::Tiling::kOn ||
+                      (tiling_ == PipelineOptions::Tiling::kAuto && longer >= 2 * det_size_));
+  if (tiles) {
+    // Square tiles half the shorter side (at least the detector input), overlapping by a third.
+    const float t = std::max(float(det_size_) * 0.5f, std::min(W, H) * 0.5f);
+    const float step = t * 2.f / 3.f;
+    const int nx = std::max(1, int(std::ceil((W - t) / step)) + 1);
+    const int ny = std::max(1, int(std::ceil((H - t) / step)) + 1);
+    for (int iy = 0; iy < ny; ++iy)
+      for (int ix = 0; ix < nx; ++ix) {
+        const float tx = nx == 1 ? (W - t) * 0.5f : std::min(float(ix) * step, W - t);
+        const float ty = ny == 1 ? (H - t) * 0.5f : std::min(float(iy) * step, H - t);
+        FM_RETURN_IF_ERROR(DetectSquare(*src, tx, ty, t, true, detections));
+      }
+    *detections = WeightedNms(std::move(*detections), decode_.nms_iou);
+  }
+  const float bx = float(image.width) / W, by = float(image.height) / H;
   for (Detection& d : *detections) {
-    d.x0 = std::max(0.f, d.x0 * back);
-    d.x1 = std::min(float(image.width), d.x1 * back);
-    d.y0 = std::max(0.f, d.y0 * back_y);
-    d.y1 = std::min(float(image.height), d.y1 * back_y);
+    d.x0 = std::max(0.f, d.x0 * bx);
+    d.x1 = std::min(float(image.width), d.x1 * bx);
+    d.y0 = std::max(0.f, d.y0 * by);
+    d.y1 = std::min(float(image.height), d.y1 * by);
     for (auto& k : d.keypoints) {
-      k[0] *= back;
-      k[1] *= back_y;
+      k[0] *= bx;
+      k[1] *= by;
     }
   }
   if (int(detections->size()) > max_faces_) detections->resize(size_t(max_faces_));
@@ -229,8 +258,8 @@ Status Pipeline::Classify(const Image& image, const Detection& det, Face* face) 
   return Status::Ok();
 }
 
-Status Pipeline::Run(const Image& image, std::vector<Face>* faces) {
-  FM_RETURN_IF_ERROR(Detect(image, &detections_));
+Status Pipeline::Run(const Image& image, std::vector<Face>* faces, bool allow_tiles) {
+  FM_RETURN_IF_ERROR(Detect(image, &detections_, allow_tiles));
   faces->resize(detections_.size());
   for (size_t i = 0; i < detections_.size(); ++i)
     FM_RETURN_IF_ERROR(Classify(image, detections_[i], &(*faces)[i]));

@@ -26,6 +26,10 @@ struct PipelineOptions {
   int threads = 1;
   Backend backend = Backend::kXnnpack;
   int max_faces = 64;
+  // Small faces in large photos: besides the whole picture, also look at overlapping square tiles
+  // (each as large as the detector input or larger). kAuto does so for still photos whose longer
+  // side is at least twice the detector input; video frames (Track) never tile.
+  enum class Tiling { kOff, kAuto, kOn } tiling = Tiling::kAuto;
 };
 
 // How a model wants its pixels: read from model metadata (norm_scale, norm_offset, channel_order).
@@ -39,10 +43,11 @@ class Pipeline {
                        std::shared_ptr<const Graph> classifier, const PipelineOptions& options,
                        std::unique_ptr<Pipeline>* out);
 
-  Status Run(const Image& image, std::vector<Face>* faces);
+  // allow_tiles = false for video frames (speed over the smallest faces).
+  Status Run(const Image& image, std::vector<Face>* faces, bool allow_tiles = true);
 
   // Detection only (no classification), in image pixels, sorted left to right.
-  Status Detect(const Image& image, std::vector<Detection>* detections);
+  Status Detect(const Image& image, std::vector<Detection>* detections, bool allow_tiles = true);
   // Classifies the upright crop around one detection.
   Status Classify(const Image& image, const Detection& det, Face* face);
 
@@ -54,8 +59,11 @@ class Pipeline {
   static Affine UprightCrop(const Detection& det, int crop_size, float margin);
 
  private:
-  Status DetectTile(const Image& image, const Affine& map, const Letterbox& lb,
-                    std::vector<Detection>* out);
+  // Runs the detector on the square [x0, x0 + side) x [y0, y0 + side) of `image` (may extend
+  // past it) and appends detections in image pixels. With drop_cut, boxes touching a tile edge
+  // that is inside the image are dropped (a neighbouring tile sees those faces whole).
+  Status DetectSquare(const Image& image, float x0, float y0, float side, bool drop_cut,
+                      std::vector<Detection>* out);
 
   std::unique_ptr<Runtime> detector_;
   std::unique_ptr<Runtime> classifier_;
@@ -66,6 +74,7 @@ class Pipeline {
   int cls_w_ = 0, cls_h_ = 0, cls_c_ = 3;
   float crop_margin_ = 1.3f;
   int max_faces_ = 64;
+  PipelineOptions::Tiling tiling_ = PipelineOptions::Tiling::kAuto;
   std::vector<std::string> labels_;
   Image scaled_;  // reused box-filtered copy of large inputs
   std::vector<Detection> detections_;

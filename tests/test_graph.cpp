@@ -156,6 +156,11 @@ TEST(Graph, BuilderReportsTheFirstError) {
   Graph g;
   Status s = b.Finish({bad}, &g);
   EXPECT_EQ(s.message(), "node 'pool' (max_pool2d): kernel 1x1 must cover 2 or more pixels");
+  GraphBuilder huge;  // found by fuzzing: the kernel area overflowed int64 before the check
+  huge.Op("avg_pool2d", "pool", {huge.Input("x", {1, 4, 4, 3})},
+          {{"kernel", Attr::Ints({int64_t(1) << 62, 4})}});
+  EXPECT_EQ(huge.status().message(),
+            "node 'pool' (avg_pool2d): kernel 4611686018427387904x4 is outside 1..1024");
   GraphBuilder b2;
   b2.Op("max_pool2d", "pool", {b2.Input("x", {1, 4, 4, 3})},
         {{"kernel", Attr::Ints({2, 2})}, {"stride", Attr::Ints({3, 3})}});

@@ -12,6 +12,8 @@ Status Resolve(const Node& n, const Shape& x, Window* win) {
   const std::vector<int64_t> k = n.Ints("kernel", {1, 1});
   win->kh = k[0];
   win->kw = k[1];
+  if (k[0] < 1 || k[1] < 1 || k[0] > 1024 || k[1] > 1024)
+    return Errorf("kernel ", k[0], "x", k[1], " is outside 1..1024");
   if (k[0] * k[1] < 2) return Errorf("kernel ", k[0], "x", k[1], " must cover 2 or more pixels");
   FM_RETURN_IF_ERROR(ResolveWindow(n, x[1], x[2], win));
   if (win->sh > win->kh || win->sw > win->kw)
