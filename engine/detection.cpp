@@ -80,16 +80,17 @@ std::vector<Detection> WeightedNms(std::vector<Detection> candidates, float iou)
 }
 
 std::vector<Detection> DecodeBlazeFace(const float* raw, int row_stride, int score_column,
-                                       const std::vector<Anchor>& anchors, int input_size,
-                                       const DecodeOptions& options) {
+                                       int regressor_column, const std::vector<Anchor>& anchors,
+                                       int input_size, const DecodeOptions& options) {
   std::vector<Detection> candidates;
   const float size = float(input_size);
   // score >= min_score  <=>  logit >= log(p / (1 - p)); skip the sigmoid for most anchors.
   const float p = std::min(std::max(options.min_score, 1e-6f), 1.f - 1e-6f);
   const float min_logit = std::log(p / (1.f - p));
   for (size_t i = 0; i < anchors.size(); ++i) {
-    const float* r = raw + i * size_t(row_stride);
-    const float logit = std::min(std::max(r[score_column], -100.f), 100.f);
+    const float* row = raw + i * size_t(row_stride);
+    const float logit = std::min(std::max(row[score_column], -100.f), 100.f);
+    const float* r = row + regressor_column;
     if (!(logit >= min_logit)) continue;
     const Anchor& a = anchors[i];
     // Offsets are in input pixels relative to the anchor centre; anchors have unit size.

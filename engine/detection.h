@@ -39,12 +39,12 @@ struct DecodeOptions {
   float nms_iou = 0.3f;
 };
 
-// Decodes raw regressors [anchors x 16] and logits [anchors] (any stride between rows: the model
-// output is [1, anchors, 17] with the logit last) into detections in model-input pixels, then
-// applies weighted NMS. Results are sorted by score, highest first.
+// Decodes raw rows (one per anchor, row_stride floats apart; 16 regressors from regressor_column
+// and a logit at score_column; the converted models have the logit first) into detections in
+// model-input pixels, then applies weighted NMS. Results are sorted by score, highest first.
 std::vector<Detection> DecodeBlazeFace(const float* raw, int row_stride, int score_column,
-                                       const std::vector<Anchor>& anchors, int input_size,
-                                       const DecodeOptions& options);
+                                       int regressor_column, const std::vector<Anchor>& anchors,
+                                       int input_size, const DecodeOptions& options);
 
 // MediaPipe's weighted NMS: the highest-scoring box absorbs every box overlapping it by more
 // than iou; the merged box and keypoints are the score-weighted mean, its score the highest.

@@ -73,10 +73,14 @@ Status Pipeline::Create(std::shared_ptr<const Graph> detector,
   if (raw.size() != 3 || raw[0] != 1 || raw[2] != 17)
     return Errorf("detector: output ", ShapeToString(raw), " is not BlazeFace's [1, anchors, 17]");
   p->det_size_ = h;
+  std::vector<float> v;
+  if (!ParseFloats(Meta(d, "score_column", "16"), &v) || (v[0] != 0 && v[0] != 16))
+    return Errorf("detector: score_column must be 0 or 16");
+  p->score_column_ = int(v[0]);
+  p->regressor_column_ = p->score_column_ == 0 ? 1 : 0;
   AnchorOptions anchors;
   anchors.input_size = h;
   const std::string strides = Meta(d, "anchor_strides");
-  std::vector<float> v;
   if (!strides.empty()) {
     if (!ParseFloats(strides, &v)) return Errorf("detector: bad anchor_strides '", strides, "'");
     anchors.strides.clear();
@@ -96,10 +100,16 @@ Status Pipeline::Create(std::shared_ptr<const Graph> detector,
     return Errorf("detector: ", p->anchors_.size(), " anchors for ", raw[1], " outputs");
   FM_RETURN_IF_ERROR(ReadNormalization(d, &p->det_norm_).Prefix("detector: "));
   p->det_norm_.pad = 0.f;  // letterbox padding: 0 in the normalised range
-  if (ParseFloats(Meta(d, "min_score", "0.5"), &v)) p->decode_.min_score = v[0];
-  if (options.min_score >= 0) p->decode_.min_score = options.min_score;
+  // Default thresholds measured on the real scenes (tools/eval_scenes.cpp): BlazeFace scores
+  // masked faces lower than MediaPipe's 0.5/0.6 cut-offs expect, so the whole-picture pass uses
+  // 0.45; tiles see more clutter and use 0.7.
+  p->decode_.min_score = options.min_score >= 0 ? options.min_score : 0.45f;
   if (!(p->decode_.min_score >= 0.f && p->decode_.min_score <= 1.f))
     return Errorf("pipeline: min score ", p->decode_.min_score, " is outside 0..1");
+  p->tile_min_score_ =
+      options.tile_min_score >= 0 ? options.tile_min_score : std::max(p->decode_.min_score, 0.7f);
+  if (!(p->tile_min_score_ <= 1.f))
+    return Errorf("pipeline: tile min score ", p->tile_min_score_, " is outside 0..1");
   if (options.max_faces < 1 || options.max_faces > 1000)
     return Errorf("pipeline: max_faces must be 1..1000");
   p->max_faces_ = options.max_faces;
@@ -130,12 +140,14 @@ Status Pipeline::Create(std::shared_ptr<const Graph> detector,
 }
 
 Status Pipeline::DetectSquare(const Image& image, float x0, float y0, float side, bool drop_cut,
-                              std::vector<Detection>* out) {
+                              float min_score, std::vector<Detection>* out) {
   const Affine map = CropMap(x0, y0, x0 + side, y0 + side, det_size_, det_size_);
   WarpToTensor(image, map, det_size_, det_size_, det_norm_, detector_->input(0));
   FM_RETURN_IF_ERROR(detector_->Run());
-  std::vector<Detection> dets =
-      DecodeBlazeFace(detector_->output(0), 17, 16, anchors_, det_size_, decode_);
+  DecodeOptions decode = decode_;
+  decode.min_score = min_score;
+  std::vector<Detection> dets = DecodeBlazeFace(detector_->output(0), 17, score_column_,
+                                                regressor_column_, anchors_, det_size_, decode);
   const float k = side / float(det_size_);
   const float margin = side * 0.02f;
   for (Detection& d : dets) {
@@ -175,14 +187,14 @@ Status Pipeline::Detect(const Image& image, std::vector<Detection>* detections, 
   const float W = float(src->width), H = float(src->height);
   // The whole picture, letterboxed into the centred square.
   const float side = std::max(W, H);
-  FM_RETURN_IF_ERROR(
-      DetectSquare(*src, (W - side) * 0.5f, (H - side) * 0.5f, side, false, detections));
+  FM_RETURN_IF_ERROR(DetectSquare(*src, (W - side) * 0.5f, (H - side) * 0.5f, side, false,
+                                  decode_.min_score, detections));
   const bool tiles =
       allow_tiles && (tiling_ == PipelineOptions::Tiling::kOn ||
                       (tiling_ == PipelineOptions::Tiling::kAuto && longer >= 2 * det_size_));
   if (tiles) {
     // Square tiles half the shorter side (at least the detector input), overlapping by a third.
-    const float t = std::max(float(det_size_) * 0.5f, std::min(W, H) * 0.5f);
+    const float t = std::max(float(det_size_), std::min(W, H) * 0.5f);
     const float step = t * 2.f / 3.f;
     const int nx = std::max(1, int(std::ceil((W - t) / step)) + 1);
     const int ny = std::max(1, int(std::ceil((H - t) / step)) + 1);
@@ -190,7 +202,7 @@ Status Pipeline::Detect(const Image& image, std::vector<Detection>* detections, 
       for (int ix = 0; ix < nx; ++ix) {
         const float tx = nx == 1 ? (W - t) * 0.5f : std::min(float(ix) * step, W - t);
         const float ty = ny == 1 ? (H - t) * 0.5f : std::min(float(iy) * step, H - t);
-        FM_RETURN_IF_ERROR(DetectSquare(*src, tx, ty, t, true, detections));
+        FM_RETURN_IF_ERROR(DetectSquare(*src, tx, ty, t, true, tile_min_score_, detections));
       }
     *detections = WeightedNms(std::move(*detections), decode_.nms_iou);
   }

@@ -22,7 +22,8 @@ struct Face {
 };
 
 struct PipelineOptions {
-  float min_score = -1.f;  // detector score threshold; < 0 = the model's own default
+  float min_score = -1.f;       // detector score threshold; < 0 = the default (0.45)
+  float tile_min_score = -1.f;  // threshold inside tiles; < 0 = the default (0.7)
   int threads = 1;
   Backend backend = Backend::kXnnpack;
   int max_faces = 64;
@@ -63,14 +64,16 @@ class Pipeline {
   // past it) and appends detections in image pixels. With drop_cut, boxes touching a tile edge
   // that is inside the image are dropped (a neighbouring tile sees those faces whole).
   Status DetectSquare(const Image& image, float x0, float y0, float side, bool drop_cut,
-                      std::vector<Detection>* out);
+                      float min_score, std::vector<Detection>* out);
 
   std::unique_ptr<Runtime> detector_;
   std::unique_ptr<Runtime> classifier_;
   std::vector<Anchor> anchors_;
   Normalization det_norm_, cls_norm_;
   DecodeOptions decode_;
+  float tile_min_score_ = 0.6f;
   int det_size_ = 0;
+  int score_column_ = 16, regressor_column_ = 0;  // in each [17] output row
   int cls_w_ = 0, cls_h_ = 0, cls_c_ = 3;
   float crop_margin_ = 1.3f;
   int max_faces_ = 64;

@@ -53,7 +53,7 @@ TEST(Detection, DecodeOneBox) {
   r[4] = -6;  // right eye x offset
   r[5] = -5;
   r[16] = 2.f;  // logit
-  const std::vector<Detection> d = DecodeBlazeFace(raw.data(), 17, 16, anchors, 128, {});
+  const std::vector<Detection> d = DecodeBlazeFace(raw.data(), 17, 16, 0, anchors, 128, {});
   ASSERT_EQ(d.size(), 1u);
   const float ax = anchors[600].x_center * 128, ay = anchors[600].y_center * 128;
   EXPECT_NEAR(d[0].x0, ax + 4 - 10, 1e-4);
@@ -65,7 +65,7 @@ TEST(Detection, DecodeOneBox) {
   EXPECT_NEAR(d[0].score, 1.f / (1.f + std::exp(-2.f)), 1e-6);
   DecodeOptions strict;
   strict.min_score = 0.9f;  // sigmoid(2) = 0.881
-  EXPECT_TRUE(DecodeBlazeFace(raw.data(), 17, 16, anchors, 128, strict).empty());
+  EXPECT_TRUE(DecodeBlazeFace(raw.data(), 17, 16, 0, anchors, 128, strict).empty());
 }
 
 Detection Box(float x0, float y0, float x1, float y1, float score) {

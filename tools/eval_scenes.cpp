@@ -101,6 +101,8 @@ int main(int argc, char** argv) {
       classifier_path = argv[++i];
     else if (a == "--min-score" && has_value)
       options.min_score = std::stof(argv[++i]);
+    else if (a == "--tile-score" && has_value)
+      options.tile_min_score = std::stof(argv[++i]);
     else if (a == "--iou" && has_value)
       match_iou = std::stof(argv[++i]);
     else if (a == "--limit" && has_value)
