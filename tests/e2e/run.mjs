@@ -1,0 +1,421 @@
+// run.mjs - end-to-end tests of build/web in Debian's Chromium, driven by playwright-core (run by
+// tools/e2e, which installs it into build/npm and passes FM_NPM_DIR). The page is served by a
+// small server in this process under a sub-path (proving the URLs are relative). The native CLI
+// (build/native-release/tools/facemask detect --json) is the oracle for face counts and labels.
+// A fake webcam plays a y4m made with ffmpeg from a demo photo. Screenshots go to build/e2e/.
+// Ends with the line "e2e: N passed, M failed"; exits 1 when something failed.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const WEB = path.join(ROOT, 'build/web');
+const OUT = path.join(ROOT, 'build/e2e');
+const CLI = path.join(ROOT, 'build/native-release/tools/facemask');
+const require = createRequire(path.resolve(process.env.FM_NPM_DIR || path.join(ROOT, 'build/npm'), 'package.json'));
+const { chromium } = require('playwright-core');
+
+// ---- inputs: the demo photos, or the committed fixtures when ../shared/data is absent (or
+// FM_E2E_FIXTURES=1)
+const DEMO = path.resolve(ROOT, '../shared/data/demo');
+const FIX = path.join(ROOT, 'tests/e2e/fixtures');
+const haveDemo = !process.env.FM_E2E_FIXTURES && fs.existsSync(path.join(DEMO, 'chandrikadeb7_pic2_1mask_1nomask_1chin.jpg'));
+const PIC2 = path.join(haveDemo ? DEMO : FIX, 'chandrikadeb7_pic2_1mask_1nomask_1chin.jpg');
+const GROUPS = haveDemo
+  ? fs.readdirSync(DEMO).filter((f) => /^group_nomask_.*\.jpg$/.test(f)).sort().map((f) => path.join(DEMO, f))
+  : [path.join(FIX, 'group_nomask_sample1_960.jpg')];
+const PHOTOS = [PIC2, ...GROUPS];
+
+fs.mkdirSync(OUT, { recursive: true });
+const log = (...a) => console.log('[e2e]', ...a);
+
+// ---- oracle: the native CLI
+function oracle(files) {
+  // FM_MODEL_DIR: the models tools/build-web was given (default model/).
+  const env = { ...process.env, FACEMASK_MODEL_DIR: process.env.FM_MODEL_DIR || path.join(ROOT, 'model') };
+  const r = spawnSync(CLI, ['detect', '--json', ...files], { encoding: 'utf8', env });
+  if (r.status !== 0) throw new Error(`the CLI failed (${r.status}): ${r.stderr}`);
+  const out = {};
+  for (const line of r.stdout.trim().split('\n')) {
+    const j = JSON.parse(line);
+    out[path.basename(j.file)] = j;
+  }
+  return out;
+}
+const labelsOf = (res) => {  // "face x3" / "with_mask x1, without_mask x2"
+  const n = {};
+  for (const f of res.faces) n[f.label || 'face'] = (n[f.label || 'face'] || 0) + 1;
+  return Object.keys(n).sort().map((k) => `${k} x${n[k]}`).join(', ');
+};
+
+// ---- the fake webcam: PIC2 letterboxed into 640x480, 30 fps, as y4m
+const Y4M = path.join(OUT, 'camera.y4m');
+function makeVideo() {
+  const vf = 'scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,format=yuv420p';
+  const r = spawnSync('ffmpeg', ['-y', '-loglevel', 'error', '-loop', '1', '-i', PIC2, '-vf', vf,
+    '-r', '30', '-t', '1', '-pix_fmt', 'yuv420p', Y4M], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ffmpeg failed: ${r.stderr}`);
+}
+
+// ---- a static server for build/web under /some/sub/path/
+const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json',
+  '.wasm': 'application/wasm', '.fmm': 'application/octet-stream', '.png': 'image/png' };
+const SUB = '/some/sub/path/';
+function serve() {
+  const server = http.createServer((req, res) => {
+    const u = new URL(req.url, 'http://x');
+    let rel = decodeURIComponent(u.pathname);
+    if (!rel.startsWith(SUB)) { res.writeHead(404).end(); return; }
+    rel = rel.slice(SUB.length) || 'index.html';
+    const file = path.join(WEB, rel);
+    if (!file.startsWith(WEB) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) { res.writeHead(404).end(); return; }
+    res.writeHead(200, { 'Content-Type': MIME[path.extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-cache' });
+    fs.createReadStream(file).pipe(res);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+// ---- browser
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+async function launch(extra = []) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'facemask-e2e-'));
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: '/usr/bin/chromium', headless: true, args: [...FLAGS, ...extra],
+    viewport: { width: 1100, height: 900 }, acceptDownloads: true,
+  });
+  const close = async () => { await context.close(); fs.rmSync(dir, { recursive: true, force: true }); };
+  return { context, close };
+}
+
+// Watches a page: console errors, page errors, and every request (URL) it or its workers make.
+function watch(context, page) {
+  const w = { errors: [], requests: [] };
+  page.on('console', (m) => { if (m.type() === 'error') w.errors.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => w.errors.push(`pageerror: ${e.message}`));
+  context.on('request', (r) => w.requests.push(r.url()));
+  return w;
+}
+
+async function waitReady(page, timeout = 30000) {
+  await page.waitForFunction(() => ['ready', 'failed'].includes(document.body.dataset.engine), null, { timeout });
+  const state = await page.evaluate(() => document.body.dataset.engine);
+  if (state !== 'ready') throw new Error(`engine ${state}: ${await page.textContent('#banner')}`);
+}
+
+async function uploadAndCollect(page, files, extraFiles = []) {
+  await page.click('#tab-photos');
+  const payload = files.map((f) => ({ name: path.basename(f), mimeType: 'image/' + path.extname(f).slice(1).replace('jpg', 'jpeg'), buffer: fs.readFileSync(f) }));
+  await page.setInputFiles('#file-input', [...payload, ...extraFiles]);
+  const n = files.length + extraFiles.length;
+  await page.waitForFunction((n) => [...document.querySelectorAll('.card')].filter((c) => c.result || c.dataset.error).length === n,
+    n, { timeout: 120000 });
+  return page.evaluate(() => [...document.querySelectorAll('.card')].map((c) => ({
+    name: c.dataset.name, result: c.result || null, error: c.dataset.error ? c.querySelector('.count').textContent : null })));
+}
+
+function compare(cards, want, tolerancePx) {
+  const problems = [];
+  for (const c of cards) {
+    const o = want[c.name];
+    if (!o) continue;
+    if (!c.result) { problems.push(`${c.name}: ${c.error}`); continue; }
+    if (c.result.faces.length !== o.faces.length) {
+      problems.push(`${c.name}: ${c.result.faces.length} faces, CLI ${o.faces.length}`);
+      continue;
+    }
+    if (labelsOf(c.result) !== labelsOf(o)) problems.push(`${c.name}: labels ${labelsOf(c.result)}, CLI ${labelsOf(o)}`);
+    c.result.faces.forEach((f, i) => {
+      const d = Math.max(...f.box.map((v, k) => Math.abs(v - o.faces[i].box[k])));
+      if (d > tolerancePx) problems.push(`${c.name}: face ${i} box differs by ${d.toFixed(2)} px`);
+    });
+  }
+  return problems;
+}
+
+// ---- tests
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+const assert = (ok, msg) => { if (!ok) throw new Error(msg); };
+let base, want, simdCards;
+const measured = {};
+
+test('photos (SIMD): counts and labels match the native CLI; a corrupt file is reported, the rest go on', async ({ context }) => {
+  const page = await context.newPage();
+  const w = watch(context, page);
+  await page.goto(base + '?mode=photos');
+  await waitReady(page);
+  assert(await page.evaluate(() => document.body.dataset.flavor) === 'simd', 'expected the SIMD engine');
+  const broken = { name: 'broken.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('this is not a JPEG at all') };
+  const cards = await uploadAndCollect(page, PHOTOS, [broken]);
+  simdCards = cards;
+  const bad = cards.find((c) => c.name === 'broken.jpg');
+  assert(bad && bad.error && /not a supported image/i.test(bad.error), `broken.jpg: expected a clear message, got ${JSON.stringify(bad)}`);
+  const problems = compare(cards, want, 1.0);
+  assert(problems.length === 0, problems.join('; '));
+  const groupFaces = cards.filter((c) => /^group_nomask_/.test(c.name)).reduce((s, c) => s + c.result.faces.length, 0);
+  log(`photos: ${cards.map((c) => `${c.name}=${c.result ? c.result.faces.length : 'error'}`).join(' ')}; group photos: ${groupFaces} faces`);
+  await page.screenshot({ path: path.join(OUT, 'photos.png'), fullPage: true });
+  // "Download annotated" gives a full-size JPEG.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('.card button')]);
+  await download.saveAs(path.join(OUT, 'annotated.jpg'));
+  assert(/-annotated\.jpg$/.test(download.suggestedFilename()), `download name ${download.suggestedFilename()}`);
+  assert(fs.statSync(path.join(OUT, 'annotated.jpg')).size > 10000, 'the annotated download is too small');
+  assert(w.errors.length === 0, w.errors.join('; '));
+  await page.close();
+});
+
+test('photos (no SIMD, ?simd=0): same results as the SIMD build', async ({ context }) => {
+  const page = await context.newPage();
+  const w = watch(context, page);
+  await page.goto(base + '?simd=0&mode=photos');
+  await waitReady(page);
+  assert(await page.evaluate(() => document.body.dataset.flavor) === 'nosimd', 'expected the non-SIMD engine');
+  const cards = await uploadAndCollect(page, PHOTOS);
+  const problems = compare(cards, want, 1.0);
+  if (simdCards) {
+    const simd = Object.fromEntries(simdCards.filter((c) => c.result).map((c) => [c.name, c.result]));
+    problems.push(...compare(cards, simd, 0.5).map((p) => `vs SIMD: ${p}`));
+  }
+  assert(problems.length === 0, problems.join('; '));
+  await page.screenshot({ path: path.join(OUT, 'photos-nosimd.png'), fullPage: true });
+  assert(w.errors.length === 0, w.errors.join('; '));
+  await page.close();
+});
+
+test('camera: fake webcam gives boxes (and labels), FPS and ms per frame are shown', async ({ context }) => {
+  const page = await context.newPage();
+  const w = watch(context, page);
+  await page.goto(base);
+  await waitReady(page);
+  await page.click('#cam-start');
+  await page.waitForFunction(() => Number(document.getElementById('cam-perf').dataset.frames) >= 5, null, { timeout: 20000 });
+  // V8 tiers up over the first seconds: measure after warming up by time.
+  await page.waitForTimeout(4000);
+  const samples = [];
+  for (let i = 0; i < 5; i++) {
+    await page.waitForTimeout(1000);
+    samples.push(await page.evaluate(() => ({ ...document.getElementById('cam-perf').dataset,
+      faces: Number(document.getElementById('cam-summary').dataset.faces), summary: document.getElementById('cam-summary').textContent })));
+  }
+  const last = samples[samples.length - 1];
+  // The oracle is the CLI on the photo itself (on a still photo the engine also looks at tiles,
+  // which video frames never do, so the CLI on the frame is not comparable).
+  const frame = want[path.basename(PIC2)];
+  log(`camera: "${last.summary}" (CLI on the photo: ${frame.faces.length} faces, ${labelsOf(frame)}); ` +
+    samples.map((s) => `${s.ms} ms (engine ${s.engineMs}) ${s.fps} FPS`).join(' | '));
+  measured.ms = samples.map((s) => Number(s.ms)).sort((a, b) => a - b)[2];
+  measured.engineMs = samples.map((s) => Number(s.engineMs)).sort((a, b) => a - b)[2];
+  measured.fps = samples.map((s) => Number(s.fps)).sort((a, b) => a - b)[2];
+  assert(measured.fps > 0 && measured.ms > 0, 'no FPS / ms per frame shown');
+  assert(samples.every((s) => s.faces === frame.faces.length), `camera face counts ${samples.map((s) => s.faces)}, CLI ${frame.faces.length}`);
+  const lastResult = await page.evaluate(() => window.facemaskPage.camera.lastResult);
+  if (frame.faces.some((f) => f.label)) {  // with the classifier: the same labels as the CLI
+    assert(labelsOf(lastResult) === labelsOf(frame), `camera labels ${labelsOf(lastResult)}, CLI ${labelsOf(frame)}`);
+    assert(/masked|without|incorrectly/.test(last.summary), `no labels in the camera summary: ${last.summary}`);
+  }
+  const ids = lastResult.faces.map((f) => f.id);
+  assert(ids.every((id) => Number.isInteger(id)), `video faces without a tracking id: ${ids}`);
+  await page.screenshot({ path: path.join(OUT, 'camera.png'), fullPage: true });
+  // Pause stops the frame counter.
+  await page.click('#cam-pause');
+  const f0 = await page.evaluate(() => Number(document.getElementById('cam-perf').dataset.frames));
+  await page.waitForTimeout(500);
+  const f1 = await page.evaluate(() => Number(document.getElementById('cam-perf').dataset.frames));
+  assert(f1 - f0 <= 1, `frames went on while paused (${f0} -> ${f1})`);
+  assert(w.errors.length === 0, w.errors.join('; '));
+  await page.close();
+});
+
+test('network: only this origin, nothing after load; offline reload works (service worker)', async ({ context }) => {
+  const page = await context.newPage();
+  const w = watch(context, page);
+  await page.goto(base + '?mode=photos');
+  await waitReady(page);
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  const origin = new URL(base).origin;
+  const foreign = w.requests.filter((u) => !u.startsWith(origin + '/') && !u.startsWith('blob:') && !u.startsWith('data:'));
+  assert(foreign.length === 0, `requests to other origins: ${foreign.join(', ')}`);
+  const before = w.requests.length;
+  await uploadAndCollect(page, [PIC2]);
+  assert(w.requests.length === before, `requests after load: ${w.requests.slice(before).join(', ')}`);
+  // Offline: reload from the service worker's cache.
+  await context.setOffline(true);
+  try {
+    await page.reload();
+    await waitReady(page);
+    const cards = await uploadAndCollect(page, [PIC2]);
+    const problems = compare(cards, want, 1.0);
+    assert(problems.length === 0, `offline: ${problems.join('; ')}`);
+    await page.screenshot({ path: path.join(OUT, 'offline.png'), fullPage: true });
+  } finally {
+    await context.setOffline(false);
+  }
+  assert(w.errors.length === 0, w.errors.join('; '));
+  await page.close();
+});
+
+test('photos by drag-and-drop and by paste', async ({ context }) => {
+  const page = await context.newPage();
+  const w = watch(context, page);
+  await page.goto(base + '?mode=photos');
+  await waitReady(page);
+  const b64 = fs.readFileSync(PIC2).toString('base64');
+  await page.evaluate((b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const dt = () => { const d = new DataTransfer(); d.items.add(new File([bytes], 'dropped.jpg', { type: 'image/jpeg' })); return d; };
+    document.getElementById('drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt(), bubbles: true, cancelable: true }));
+    document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt(), bubbles: true, cancelable: true }));
+  }, b64);
+  await page.waitForFunction(() => [...document.querySelectorAll('.card')].filter((c) => c.result).length === 2, null, { timeout: 30000 });
+  const faces = await page.evaluate(() => [...document.querySelectorAll('.card')].map((c) => c.result.faces.length));
+  const n = want[path.basename(PIC2)].faces.length;
+  assert(faces.every((f) => f === n), `faces ${faces}, CLI ${n}`);
+  assert(w.errors.length === 0, w.errors.join('; '));
+  await page.close();
+});
+
+test('JS API: argument checks give clear errors, calls are queued, destroy is final', async ({ context }) => {
+  const page = await context.newPage();
+  const w = watch(context, page);
+  await page.goto(base + '?mode=photos');
+  await waitReady(page);
+  const out = await page.evaluate(async () => {
+    const { createFaceMask } = await import('./facemask.js');
+    const r = {};
+    const msg = async (p) => { try { await p; return 'no error'; } catch (e) { return `${e.name}: ${e.message}`; } };
+    r.badOption = await msg((async () => createFaceMask({ nope: 1 }))());
+    r.badScore = await msg((async () => createFaceMask({ minScore: 2 }))());
+    const fm = createFaceMask();
+    r.beforeReady = await msg(fm.detect(new ImageData(4, 4)));
+    await fm.ready;
+    r.nothing = await msg(fm.detect());
+    r.object = await msg(fm.detect({}));
+    r.string = await msg(fm.detect('photo.jpg'));
+    const c0 = document.createElement('canvas'); c0.width = 0;
+    r.zeroCanvas = await msg(fm.detect(c0));
+    const bmp = await createImageBitmap(new ImageData(8, 8)); bmp.close();
+    r.closedBitmap = await msg(fm.detect(bmp));
+    r.emptyBytes = await msg(fm.detect(new Uint8Array(0)));
+    r.garbage = await msg(fm.detect(new Uint8Array([1, 2, 3, 4, 5])));
+    r.img = await msg(fm.detect(new Image()));
+    r.badTimestamp = await msg(fm.detect(new ImageData(8, 8), { track: true, timestamp: NaN }));
+    // Concurrent calls are queued: all resolve, in order.
+    const c = document.createElement('canvas'); c.width = 64; c.height = 48;
+    const all = await Promise.all([fm.detect(c), fm.detect(new ImageData(32, 32)), fm.detect(c)]);
+    r.queued = all.map((x) => `${x.width}x${x.height}:${x.faces.length}`).join(',');
+    r.afterGarbageStillWorks = (await fm.detect(c)).width === 64;
+    fm.destroy();
+    r.afterDestroy = await msg(fm.detect(c));
+    const fm2 = createFaceMask(); fm2.destroy();
+    r.destroyWhileLoading = await msg(fm2.ready);
+    return r;
+  });
+  log('api:', JSON.stringify(out));
+  const expect = {
+    badOption: /TypeError: facemask: unknown option 'nope'/, badScore: /RangeError: .*minScore/,
+    beforeReady: /not ready yet/, nothing: /needs an image/, object: /TypeError: .*got Object/,
+    string: /TypeError: .*got String/, zeroCanvas: /no pixels/, closedBitmap: /no pixels/,
+    emptyBytes: /empty/, garbage: /could not process/, img: /no pixels|not finished loading/,
+    badTimestamp: /timestamp/, queued: /^64x48:\d+,32x32:\d+,64x48:\d+$/, afterGarbageStillWorks: /^true$/,
+    afterDestroy: /after destroy/, destroyWhileLoading: /destroyed before/,
+  };
+  const problems = Object.entries(expect).filter(([k, re]) => !re.test(String(out[k]))).map(([k]) => `${k}: ${out[k]}`);
+  assert(problems.length === 0, problems.join('; '));
+  assert(w.errors.length === 0, w.errors.join('; '));
+  await page.close();
+});
+
+test('single file (file://): the inlined page detects the same faces', async ({ context }) => {
+  const page = await context.newPage();
+  const w = watch(context, page);
+  await page.goto(pathToFileURL(path.join(WEB, 'facemask-single.html')).href + '?mode=photos');
+  await waitReady(page, 60000);
+  const cards = await uploadAndCollect(page, [PIC2]);
+  const problems = compare(cards, want, 1.0);
+  assert(problems.length === 0, problems.join('; '));
+  await page.screenshot({ path: path.join(OUT, 'single-file.png'), fullPage: true });
+  const foreign = w.requests.filter((u) => !u.startsWith('file:') && !u.startsWith('blob:') && !u.startsWith('data:'));
+  assert(foreign.length === 0, `requests: ${foreign.join(', ')}`);
+  assert(w.errors.length === 0, w.errors.join('; '));
+  await page.close();
+});
+
+test('camera denied: a clear message, photo mode still works', async () => {
+  const { context, close } = await launch(['--use-fake-device-for-media-stream']);
+  try {
+    const page = await context.newPage();
+    const w = watch(context, page);
+    await page.goto(base);
+    await waitReady(page);
+    await page.click('#cam-start');
+    await page.waitForFunction(() => document.getElementById('cam-message').textContent.length > 0, null, { timeout: 15000 });
+    const text = await page.textContent('#cam-message');
+    assert(/denied|No camera|could not be opened/.test(text) && /Photo mode still works/.test(text), `message: ${text}`);
+    const cards = await uploadAndCollect(page, [PIC2]);
+    assert(compare(cards, want, 1.0).length === 0, 'photo mode after camera denial');
+    assert(w.errors.length === 0, w.errors.join('; '));
+  } finally {
+    await close();
+  }
+});
+
+test('no WebAssembly: a clear message instead of the engine', async () => {
+  // Chromium 156 ignores --js-flags=--noexpose-wasm: take WebAssembly away from the page instead.
+  const { context, close } = await launch();
+  try {
+    await context.addInitScript(() => { delete globalThis.WebAssembly; });
+    const page = await context.newPage();
+    const w = watch(context, page);
+    await page.goto(base);
+    await page.waitForFunction(() => document.body.dataset.engine === 'failed', null, { timeout: 15000 });
+    const text = await page.textContent('#banner');
+    assert(/cannot run WebAssembly/.test(text), `banner: ${text}`);
+    assert(w.errors.length === 0, w.errors.join('; '));
+  } finally {
+    await close();
+  }
+});
+
+// ---- main
+async function main() {
+  for (const f of [path.join(WEB, 'index.html'), path.join(WEB, 'facemask-single.html'), CLI]) {
+    if (!fs.existsSync(f)) throw new Error(`${f} is missing (tools/e2e builds it: run tools/e2e)`);
+  }
+  makeVideo();
+  want = oracle(PHOTOS);
+  log(`inputs: ${haveDemo ? DEMO : FIX + ' (the committed fixtures)'}; CLI: ` +
+    Object.entries(want).map(([k, v]) => `${k}=${v.faces.length}`).join(' '));
+  const server = await serve();
+  base = `http://127.0.0.1:${server.address().port}${SUB}`;
+  const { context, close } = await launch(['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+    `--use-file-for-fake-video-capture=${Y4M}`]);
+  let passed = 0, failed = 0;
+  for (const t of tests) {
+    const t0 = Date.now();
+    try {
+      await t.fn({ context });
+      passed++;
+      log(`PASS ${t.name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    } catch (e) {
+      failed++;
+      log(`FAIL ${t.name}: ${e.message.split('\n')[0]}`);
+    }
+  }
+  await close();
+  server.close();
+  if (measured.ms) log(`Chromium, camera 640x480: ${measured.ms} ms per frame in the worker (engine ${measured.engineMs} ms), ${measured.fps} FPS (medians)`);
+  log(`screenshots: ${fs.readdirSync(OUT).filter((f) => f.endsWith('.png')).map((f) => path.join('build/e2e', f)).join(' ')}`);
+  console.log(`e2e: ${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((e) => {
+  console.error('[e2e]', e.stack || e.message);
+  console.log('e2e: 0 passed, 1 failed');
+  process.exit(1);
+});

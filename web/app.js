@@ -1,0 +1,308 @@
+// app.js - the page: camera mode and photo mode over facemask.js, drawn with draw.js.
+// URL parameters: ?simd=0|1 forces the non-SIMD / SIMD engine; ?mode=photos opens photo mode.
+// For tests, <body> carries data-engine="loading|ready|failed", data-flavor, and the camera
+// stats element carries data-frames, data-ms (worker ms per frame: pixels + engine), data-engine-ms
+// and data-fps (medians over the last 2 s).
+import { createFaceMask, wasmSupport } from './facemask.js';
+import { drawResult, summary, counts } from './draw.js';
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const body = document.body;
+let fm = null;
+
+function banner(text) { $('banner').textContent = text; $('banner').hidden = false; }
+function message(el, text, isError = false) { el.textContent = text; el.classList.toggle('error', isError); }
+
+// ---- modes
+function showMode(mode) {
+  for (const m of ['camera', 'photos']) {
+    $(m).hidden = m !== mode;
+    $(`tab-${m}`).setAttribute('aria-selected', String(m === mode));
+  }
+  if (mode !== 'camera') camera.pause(true);
+}
+$('tab-camera').onclick = () => showMode('camera');
+$('tab-photos').onclick = () => showMode('photos');
+
+// ---- engine
+async function startEngine() {
+  body.dataset.engine = 'loading';
+  const support = wasmSupport();
+  if (!support) {
+    body.dataset.engine = 'failed';
+    $('engine-status').textContent = 'Engine unavailable';
+    banner('This browser cannot run WebAssembly (or it is switched off), so face-mask detection cannot run here. Try a current Chrome, Edge, Firefox or Safari.');
+    return;
+  }
+  const simd = params.get('simd') === '0' ? false : params.get('simd') === '1' ? true : 'auto';
+  try {
+    fm = createFaceMask({ simd });
+    await fm.ready;
+  } catch (e) {
+    body.dataset.engine = 'failed';
+    $('engine-status').textContent = 'Engine failed to start';
+    banner(e.message);
+    return;
+  }
+  const { flavor, classifier, version } = fm.info;
+  body.dataset.engine = 'ready';
+  body.dataset.flavor = flavor;
+  $('engine-status').textContent = `Engine ready (${flavor === 'simd' ? 'WebAssembly SIMD' : 'WebAssembly, no SIMD'})` +
+    (classifier ? '' : ' - detection only: the mask classifier is not in this build');
+  $('version').textContent = `facemask engine ${version}`;
+}
+
+// ---- camera mode
+const camera = {
+  stream: null, running: false, paused: false, mirror: true, frames: 0, times: [], engineMs: [], workerMs: [],
+  video: $('cam-video'), canvas: $('cam-canvas'),
+
+  async start(choice) {
+    this.stop();
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      return message($('cam-message'), 'No camera access here (the page needs https or localhost, and a browser with camera support). Photo mode still works.', true);
+    }
+    const video = choice === 'user' || choice === 'environment'
+      ? { facingMode: { ideal: choice } } : { deviceId: { exact: choice } };
+    try {
+      this.stream = await navigator.mediaDevices.getUserMedia({ video: { ...video, width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+    } catch (e) {
+      const why = e.name === 'NotAllowedError' ? 'Camera permission was denied.'
+        : e.name === 'NotFoundError' || e.name === 'OverconstrainedError' ? 'No camera was found.'
+          : `The camera could not be opened (${e.name}: ${e.message}).`;
+      return message($('cam-message'), `${why} Photo mode still works.`, true);
+    }
+    message($('cam-message'), '');
+    const track = this.stream.getVideoTracks()[0];
+    const facing = track.getSettings().facingMode;
+    this.mirror = facing ? facing === 'user' : choice !== 'environment';
+    $('cam-mirror').checked = this.mirror;
+    this.video.srcObject = this.stream;
+    await this.video.play();
+    await this.listDevices(track.getSettings().deviceId);
+    for (const id of ['cam-pause', 'cam-snapshot']) $(id).disabled = false;
+    $('cam-select').disabled = false;
+    $('cam-start').textContent = 'Stop camera';
+    this.running = true;
+    this.paused = false;
+    $('cam-pause').textContent = 'Pause';
+    this.loop();
+  },
+
+  async listDevices(currentId) {
+    const sel = $('cam-select');
+    const devices = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'videoinput');
+    for (const o of [...sel.options]) if (o.dataset.device) o.remove();
+    devices.forEach((d, i) => {
+      const o = new Option(d.label || `Camera ${i + 1}`, d.deviceId);
+      o.dataset.device = '1';
+      sel.add(o);
+    });
+    if (currentId && devices.some((d) => d.deviceId === currentId)) sel.value = currentId;
+  },
+
+  stop() {
+    this.running = false;
+    if (this.stream) for (const t of this.stream.getTracks()) t.stop();
+    this.stream = null;
+    $('cam-start').textContent = 'Start camera';
+    for (const id of ['cam-pause', 'cam-snapshot']) $(id).disabled = true;
+  },
+
+  pause(on) {
+    if (!this.running) return;
+    this.paused = on;
+    $('cam-pause').textContent = on ? 'Resume' : 'Pause';
+    if (on) this.video.pause();
+    else { this.video.play(); this.loop(); }
+  },
+
+  nextFrame() {
+    return new Promise((resolve) => {
+      if (this.video.requestVideoFrameCallback) this.video.requestVideoFrameCallback(() => resolve());
+      else requestAnimationFrame(() => resolve());
+    });
+  },
+
+  async loop() {
+    if (this.looping) return;
+    this.looping = true;
+    const ctx = this.canvas.getContext('2d');
+    let fresh = this.nextFrame();
+    try {
+      while (this.running && !this.paused && fm && fm.info) {
+        await fresh;                  // a frame that arrived while the last one was analysed counts
+        fresh = this.nextFrame();
+        if (!this.running || this.paused || this.video.readyState < 2) continue;
+        const t0 = performance.now();
+        // A VideoFrame costs nothing to take (the worker reads RGBA out of it); else an ImageBitmap.
+        const frame = typeof VideoFrame === 'function' ? new VideoFrame(this.video) : await createImageBitmap(this.video);
+        const [fw, fh] = frame.visibleRect ? [frame.visibleRect.width, frame.visibleRect.height] : [frame.width, frame.height];
+        let result;
+        try {
+          result = await fm.detect(frame, { track: true, timestamp: t0 });
+        } catch (e) {
+          frame.close();
+          message($('cam-message'), e.message, true);
+          break;
+        }
+        if (this.canvas.width !== fw || this.canvas.height !== fh) {
+          this.canvas.width = fw;
+          this.canvas.height = fh;
+        }
+        drawResult(ctx, frame, result, { mirror: this.mirror });
+        frame.close();
+        this.stats(result, performance.now());
+      }
+    } finally {
+      this.looping = false;
+    }
+  },
+
+  stats(result, now) {
+    this.frames++;
+    this.lastResult = result;
+    this.times.push(now);
+    this.engineMs.push(fm.lastTiming.engineMs);
+    this.workerMs.push(fm.lastTiming.totalMs);
+    while (this.times.length > 1 && now - this.times[0] > 2000) {
+      this.times.shift(); this.engineMs.shift(); this.workerMs.shift();
+    }
+    const n = this.times.length;
+    const fps = n > 1 ? (n - 1) * 1000 / (this.times[n - 1] - this.times[0]) : 0;
+    const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+    const ms = median(this.workerMs), engineMs = median(this.engineMs);
+    $('cam-summary').textContent = summary(result);
+    const perf = $('cam-perf');
+    perf.textContent = `${ms.toFixed(1)} ms per frame (engine ${engineMs.toFixed(1)} ms) - ${fps.toFixed(1)} FPS`;
+    Object.assign(perf.dataset, { frames: this.frames, ms: ms.toFixed(2), engineMs: engineMs.toFixed(2), fps: fps.toFixed(2) });
+    $('cam-summary').dataset.faces = result.faces.length;
+  },
+
+  snapshot() {
+    this.canvas.toBlob((blob) => download(blob, `facemask-${new Date().toISOString().replace(/[:.]/g, '-')}.png`));
+  },
+};
+
+$('cam-start').onclick = () => (camera.running ? camera.stop() : camera.start($('cam-select').value));
+$('cam-select').onchange = () => camera.running && camera.start($('cam-select').value);
+$('cam-mirror').onchange = () => { camera.mirror = $('cam-mirror').checked; };
+$('cam-pause').onclick = () => camera.pause(!camera.paused);
+$('cam-snapshot').onclick = () => camera.snapshot();
+
+function download(blob, name) {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+}
+
+// ---- photo mode
+const photos = { done: 0, faces: 0, failed: 0 };
+const MAX_PREVIEW = 1280;  // longest side of a card's canvas; downloads are full size
+
+function updatePhotoSummary() {
+  $('photo-summary').textContent = `${photos.done} photo${photos.done === 1 ? '' : 's'}, ${photos.faces} face${photos.faces === 1 ? '' : 's'}` +
+    (photos.failed ? `, ${photos.failed} could not be read` : '');
+  $('photo-summary').dataset.photos = photos.done;
+  $('photo-summary').dataset.faces = photos.faces;
+}
+
+function newCard(file) {
+  const card = document.createElement('figure');
+  card.className = 'card';
+  card.innerHTML = '<canvas></canvas><figcaption><p class="count">Analysing&hellip;</p><p class="name"></p></figcaption>';
+  card.querySelector('.name').textContent = file.name || 'pasted image';
+  card.dataset.name = file.name || '';
+  $('grid').append(card);
+  return card;
+}
+
+async function decodeForDisplay(file) {
+  try { return await createImageBitmap(file, { imageOrientation: 'from-image' }); } catch { return null; }
+}
+
+async function analysePhoto(file) {
+  const card = newCard(file);
+  const countEl = card.querySelector('.count');
+  let result = null;
+  const bitmap = await decodeForDisplay(file);
+  try {
+    if (!fm || !fm.info) throw new Error('The engine is not available.');
+    try {
+      result = await fm.detect(file);  // the engine decodes it (as the CLI does), EXIF applied
+    } catch (e) {
+      if (!bitmap) throw e;
+      result = await fm.detect(bitmap);  // a format only the browser reads (WebP, AVIF, ...)
+    }
+  } catch (e) {
+    card.classList.add('error');
+    countEl.textContent = bitmap ? `Could not analyse: ${e.message.replace(/^facemask: /, '')}`
+      : 'Not a supported image (or the file is damaged).';
+    card.dataset.error = '1';
+    photos.failed++;
+    updatePhotoSummary();
+    card.querySelector('canvas').remove();
+    return;
+  }
+  const c = counts(result);
+  card.result = result;
+  countEl.textContent = summary(result);
+  card.dataset.faces = c.faces;
+  for (const k of ['with_mask', 'without_mask', 'mask_worn_incorrectly']) card.dataset[k] = c[k];
+  const canvas = card.querySelector('canvas');
+  if (bitmap) {
+    const s = Math.min(1, MAX_PREVIEW / Math.max(bitmap.width, bitmap.height));
+    canvas.width = Math.round(bitmap.width * s);
+    canvas.height = Math.round(bitmap.height * s);
+    drawResult(canvas.getContext('2d'), bitmap, result);
+    bitmap.close();
+    const btn = document.createElement('button');
+    btn.textContent = 'Download annotated';
+    btn.onclick = () => downloadAnnotated(file, result);
+    card.querySelector('figcaption').append(btn);
+  } else {
+    canvas.remove();
+  }
+  photos.done++;
+  photos.faces += c.faces;
+  updatePhotoSummary();
+}
+
+async function downloadAnnotated(file, result) {
+  const bitmap = await createImageBitmap(file, { imageOrientation: 'from-image' });
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  drawResult(canvas.getContext('2d'), bitmap, result);
+  bitmap.close();
+  const blob = await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.92 });
+  download(blob, `${(file.name || 'photo').replace(/\.[^.]*$/, '')}-annotated.jpg`);
+}
+
+let photoQueue = Promise.resolve();
+function addFiles(files) {
+  showMode('photos');
+  for (const f of files) photoQueue = photoQueue.then(() => analysePhoto(f)).catch((e) => console.warn(e));
+  return photoQueue;
+}
+$('file-input').onchange = (e) => { addFiles([...e.target.files]); e.target.value = ''; };
+const drop = $('drop');
+drop.ondragover = (e) => { e.preventDefault(); drop.classList.add('over'); };
+drop.ondragleave = () => drop.classList.remove('over');
+drop.ondrop = (e) => { e.preventDefault(); drop.classList.remove('over'); addFiles([...e.dataTransfer.files]); };
+document.addEventListener('dragover', (e) => e.preventDefault());  // a miss-drop must not navigate away
+document.addEventListener('drop', (e) => e.preventDefault());
+document.addEventListener('paste', (e) => {
+  const files = [...(e.clipboardData ? e.clipboardData.files : [])];
+  if (files.length) { e.preventDefault(); addFiles(files); }
+});
+window.facemaskPage = { addFiles, camera };  // for tests and the console
+
+// ---- offline: the service worker caches every asset (not from file://)
+if ('serviceWorker' in navigator && location.protocol.startsWith('http') && !globalThis.__FACEMASK_INLINE__) {
+  navigator.serviceWorker.register('./sw.js').catch((e) => console.warn('facemask: offline cache unavailable:', e.message));
+}
+
+showMode(params.get('mode') === 'photos' ? 'photos' : 'camera');
+startEngine();

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""assemble.py - assembles the static site build/web/ (run by tools/build-web).
+
+  assemble.py SRC_WEB_DIR MODEL_DIR SIMD_DIR NOSIMD_DIR OUT_DIR
+
+Copies the page (web/*.html, *.js, *.css), the two engine builds (facemask-engine-{simd,nosimd}
+.{js,wasm}) and every model/*.fmm (into models/, with models/models.json naming the detector and
+the classifier, if any); fills in sw.js (cache version = hash of everything, asset list); then writes
+facemask-single.html: the same page in one file for file:// (scripts, wasm and models inlined;
+modules and the worker started from blob: URLs; a CSP with the inline scripts' hashes).
+"""
+import base64
+import hashlib
+import json
+import os
+import shutil
+import sys
+
+PAGE_FILES = ["index.html", "app.js", "facemask.js", "draw.js", "worker.js", "style.css"]
+FLAVORS = ["simd", "nosimd"]
+DETECTORS = ["blazeface-full.fmm", "blazeface-short.fmm"]  # preference order
+
+
+def main(src, model_dir, simd_dir, nosimd_dir, out):
+    if os.path.isdir(out):
+        shutil.rmtree(out)
+    os.makedirs(os.path.join(out, "models"))
+    for f in PAGE_FILES:
+        shutil.copy(os.path.join(src, f), out)
+    for flavor, d in zip(FLAVORS, [simd_dir, nosimd_dir]):
+        for ext in ["js", "wasm"]:
+            shutil.copy(os.path.join(d, f"facemask-engine-{flavor}.{ext}"), out)
+
+    models = sorted(f for f in os.listdir(model_dir) if f.endswith(".fmm")) if os.path.isdir(model_dir) else []
+    for m in models:
+        shutil.copy(os.path.join(model_dir, m), os.path.join(out, "models", m))
+    if os.path.isfile(os.path.join(model_dir, "NOTICE")):  # the models' licences travel with them
+        shutil.copy(os.path.join(model_dir, "NOTICE"), os.path.join(out, "models", "NOTICE"))
+    detector = next((d for d in DETECTORS if d in models), None)
+    if detector is None:
+        detector = next((m for m in models if "classifier" not in m), None)
+    manifest = {"detector": detector, "classifier": "classifier.fmm" if "classifier.fmm" in models else None,
+                "files": models}
+    with open(os.path.join(out, "models", "models.json"), "w") as fp:
+        json.dump(manifest, fp, indent=1)
+    if detector is None:
+        print("assemble: WARNING: no detector model in model/ (the page will say so)", file=sys.stderr)
+
+    # Service worker: every file (the single-file page is written after this and not cached: it is
+    # for file://), and a version that changes with any of them.
+    assets = []
+    for root, _, files in os.walk(out):
+        for f in files:
+            assets.append(os.path.relpath(os.path.join(root, f), out).replace(os.sep, "/"))
+    assets.sort()
+    h = hashlib.sha256()
+    for a in assets:
+        h.update(a.encode() + b"\0")
+        with open(os.path.join(out, a), "rb") as fp:
+            h.update(fp.read())
+    version = h.hexdigest()[:12]
+    with open(os.path.join(src, "sw.js")) as fp:
+        sw = fp.read()
+    sw = sw.replace("'__FM_VERSION__'", json.dumps(version)).replace("__FM_ASSETS__", json.dumps(assets))
+    with open(os.path.join(out, "sw.js"), "w") as fp:
+        fp.write(sw)
+
+    single(out, manifest, models)
+    print(f"assemble: {out} (version {version}; models: {', '.join(models) or 'none'})")
+
+
+def read(out, name, mode="r"):
+    with open(os.path.join(out, name), mode) as fp:
+        return fp.read()
+
+
+def csp_hash(text):
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+BOOT = """
+// The single-file page: modules, the worker, the engine and the models come from the JSON block
+// above; modules run from blob: URLs, with their relative imports pointed at each other.
+const A = JSON.parse(document.getElementById('fm-assets').textContent);
+const bytes = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+globalThis.__FACEMASK_INLINE__ = {
+  workerSource: (f) => A.worker[f], manifest: A.manifest,
+  wasm: (f) => bytes(A.wasm[f]), model: (name) => bytes(A.models[name]),
+};
+const url = (src) => URL.createObjectURL(new Blob([src], { type: 'text/javascript' }));
+const mods = {};
+for (const name of ['draw.js', 'facemask.js', 'app.js']) {
+  let src = A.modules[name];
+  for (const [dep, u] of Object.entries(mods)) src = src.split(`'./${dep}'`).join(JSON.stringify(u));
+  mods[name] = url(src);
+}
+import(mods['app.js']);
+"""
+
+
+def classic_engine(js):
+    """The Emscripten ES6 module as a classic script defining self.createFaceMaskEngine."""
+    export = "export default createFaceMaskEngine;"
+    if export not in js or js.count("import.meta.url") != 2:
+        raise SystemExit("assemble: the engine's JS no longer looks as expected (export / import.meta.url)")
+    js = js.replace(export, "self.createFaceMaskEngine = createFaceMaskEngine;")
+    return js.replace("import.meta.url", "self.location.href")  # unused: worker.js passes locateFile
+
+
+def single(out, manifest, models):
+    assets = {
+        "manifest": manifest,
+        "modules": {m: read(out, m) for m in ["draw.js", "facemask.js", "app.js"]},
+        # file:// pages cannot start module workers from blob: URLs (opaque origin), so the worker
+        # is one classic script per flavour: the engine, made a classic script, then worker.js.
+        "worker": {f: classic_engine(read(out, f"facemask-engine-{f}.js")) + "\n" + read(out, "worker.js")
+                   for f in FLAVORS},
+        "wasm": {f: base64.b64encode(read(out, f"facemask-engine-{f}.wasm", "rb")).decode() for f in FLAVORS},
+        "models": {m: base64.b64encode(read(out, f"models/{m}", "rb")).decode() for m in models},
+    }
+    data = json.dumps(assets).replace("</", "<\\/")  # never close the <script> early
+    style = read(out, "style.css")
+    html = read(out, "index.html")
+    csp = ("default-src 'none'; script-src " + csp_hash(BOOT) + " blob: 'wasm-unsafe-eval'; "
+           "worker-src blob:; connect-src blob: data:; img-src blob: data:; media-src blob: mediastream:; "
+           "style-src " + csp_hash(style) + "; object-src 'none'; base-uri 'none'; form-action 'none'")
+    start = html.index('<meta http-equiv="Content-Security-Policy"')
+    end = html.index(">", start) + 1
+    html = html[:start] + f'<meta http-equiv="Content-Security-Policy" content="{csp}">' + html[end:]
+    for old, new in [
+        ('<link rel="stylesheet" href="style.css">', f"<style>{style}</style>"),
+        ('<script type="module" src="app.js"></script>',
+         f'<script type="application/json" id="fm-assets">{data}</script>\n<script type="module">{BOOT}</script>'),
+    ]:
+        if old not in html:
+            raise SystemExit(f"assemble: index.html no longer contains {old!r}")
+        html = html.replace(old, new)
+    with open(os.path.join(out, "facemask-single.html"), "w") as fp:
+        fp.write(html)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 6:
+        raise SystemExit(__doc__)
+    main(*sys.argv[1:])

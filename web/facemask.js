@@ -1,0 +1,256 @@
+// facemask.js - the JS API: face-mask detection in a Web Worker, for this page and other apps.
+//
+//   import { createFaceMask } from './facemask.js';
+//   const fm = createFaceMask();            // starts loading; fm.ready resolves when it can run
+//   await fm.ready;
+//   const result = await fm.detect(imageOrVideoOrCanvasOrBitmap);  // {width, height, faces:[...]}
+//   fm.destroy();
+//
+// It validates its arguments and turns every engine failure into an Error with a message; it
+// never lets a wasm trap escape. Calls to detect() are queued and run one at a time.
+// Assets (worker.js, facemask-engine-{simd,nosimd}.{js,wasm}, models/) are found next to this
+// file, or under options.baseUrl; the single-file page supplies them inline instead.
+
+// WebAssembly.validate of a tiny module using SIMD (i8x16 splat + popcnt): true when supported.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1,
+  0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+const MAX_SIDE = 16384;
+
+export function wasmSupport() {
+  if (typeof WebAssembly !== 'object' || typeof WebAssembly.validate !== 'function') return null;
+  try { return { simd: WebAssembly.validate(SIMD_PROBE) }; } catch { return { simd: false }; }
+}
+
+const fail = (msg) => new Error(`facemask: ${msg}`);
+
+function isInstance(x, name) {
+  return typeof globalThis[name] === 'function' && x instanceof globalThis[name];
+}
+
+function checkSize(w, h, what) {
+  if (!(w > 0 && h > 0)) throw fail(`${what} has no pixels (${w}x${h}); is it loaded, or closed?`);
+  if (w > MAX_SIDE || h > MAX_SIDE) throw fail(`${what} is ${w}x${h}; the largest side allowed is ${MAX_SIDE}`);
+}
+
+async function fetchBytes(url, what) {
+  const r = await fetch(url, { credentials: 'same-origin' });
+  if (!r.ok) throw fail(`could not load the ${what} (${url}): HTTP ${r.status}`);
+  return r.arrayBuffer();
+}
+
+function bytesOption(v, name) {
+  if (v instanceof ArrayBuffer) return v.slice(0);
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength).slice().buffer;
+  throw fail(`options.${name} must be a model name, an ArrayBuffer or a Uint8Array`);
+}
+
+// Loads the models and the engine; posts 'init' to the worker; resolves with its 'ready' message.
+async function start(self, options, inline, flavor) {
+  if (!flavor) throw fail('this browser has no WebAssembly, which the engine needs');
+  if (options.simd === true && flavor !== 'simd') throw fail('options.simd is true but this browser has no WebAssembly SIMD');
+  const base = new URL(options.baseUrl || '.', inline ? location.href : import.meta.url);
+
+  // Models: explicit bytes, or names resolved through models/models.json (written by the build).
+  let manifest = null;
+  const getManifest = async () => {
+    if (!manifest) {
+      manifest = inline ? inline.manifest
+        : JSON.parse(new TextDecoder().decode(await fetchBytes(new URL('models/models.json', base), 'model list')));
+    }
+    return manifest;
+  };
+  const model = async (value, name) => {
+    if (typeof value !== 'string') return bytesOption(value, name);
+    const m = await getManifest();
+    const file = value.endsWith('.fmm') ? value : `${value}.fmm`;
+    if (!m.files.includes(file)) throw fail(`no model '${file}' in this build (have: ${m.files.join(', ')})`);
+    return inline ? inline.model(file).slice().buffer : fetchBytes(new URL(`models/${file}`, base), `model ${file}`);
+  };
+  let det = options.detector, cls = options.classifier;
+  if (det === undefined) det = (await getManifest()).detector;
+  if (!det) throw fail('no detector model in this build (models/models.json names none)');
+  if (cls === undefined) cls = (await getManifest()).classifier;  // null: detection only
+  const [detector, classifier] = await Promise.all([model(det, 'detector'), cls ? model(cls, 'classifier') : null]);
+
+  const init = { type: 'init', flavor, detector, classifier, minScore: options.minScore };
+  if (inline) {
+    init.wasmBytes = inline.wasm(flavor);
+  } else {
+    init.engineUrl = new URL(`facemask-engine-${flavor}.js`, base).href;
+    init.wasmUrl = new URL(`facemask-engine-${flavor}.wasm`, base).href;
+  }
+  if (self._state !== 'loading') return self._started;  // failed or destroyed meanwhile
+  self._worker.postMessage(init, [detector, ...(classifier ? [classifier] : [])]);
+  return self._started;
+}
+
+class FaceMask {
+  constructor(options) {
+    const inline = globalThis.__FACEMASK_INLINE__ || null;
+    this.info = null;          // {version, flavor:'simd'|'nosimd', classifier, tracking} once ready
+    this.lastTiming = null;    // {engineMs, totalMs} of the last detect()
+    this._state = 'loading';   // loading | ready | failed | destroyed
+    this._pending = new Map(); // id -> {resolve, reject}
+    this._queue = Promise.resolve();
+    this._nextId = 1;
+    this._error = null;
+    this._started = new Promise((res, rej) => { this._onReady = res; this._onFatal = rej; });
+    this._started.catch(() => {});
+    const support = wasmSupport();
+    const flavor = !support ? null : support.simd && options.simd !== false ? 'simd' : 'nosimd';
+    // The single-file page has the worker inline: a classic script (file:// forbids module workers).
+    this._worker = inline
+      ? new Worker(URL.createObjectURL(new Blob([inline.workerSource(flavor || 'nosimd')], { type: 'text/javascript' })))
+      : new Worker(new URL('worker.js', new URL(options.baseUrl || '.', import.meta.url)), { type: 'module' });
+    this._worker.onmessage = (e) => this._message(e.data);
+    this._worker.onerror = (e) => {
+      e.preventDefault();
+      this._die(fail(`the worker failed: ${e.message || 'could not start it (module workers unsupported?)'}`));
+    };
+    this.ready = start(this, options, inline, flavor).then(
+      (info) => { if (this._state === 'loading') { this._state = 'ready'; this.info = info; } return this; },
+      (err) => { const e = err.message && err.message.startsWith('facemask:') ? err : fail(err.message || err); this._die(e); throw e; });
+    this.ready.catch(() => {});  // callers see the error when they await fm.ready or call detect()
+  }
+
+  _message(msg) {
+    if (msg.type === 'ready') this._onReady({ version: msg.version, flavor: msg.flavor, classifier: msg.classifier, tracking: msg.tracking });
+    else if (msg.type === 'fatal') this._onFatal(fail(`the engine did not start: ${msg.error}`));
+    else if (msg.type === 'result') {
+      const p = this._pending.get(msg.id);
+      if (!p) return;
+      this._pending.delete(msg.id);
+      if (msg.error) p.reject(fail(`the engine could not process this image: ${msg.error}`));
+      else {
+        this.lastTiming = { engineMs: msg.engineMs, totalMs: msg.totalMs };
+        p.resolve(JSON.parse(msg.json));
+      }
+    }
+  }
+
+  _die(err) {
+    if (this._state === 'destroyed' || this._state === 'failed') return;
+    this._state = 'failed';
+    this._error = err;
+    this._worker.terminate();
+    this._onFatal(err);
+    for (const p of this._pending.values()) p.reject(err);
+    this._pending.clear();
+  }
+
+  _check() {
+    if (this._state === 'destroyed') throw fail('detect() after destroy(); create a new instance');
+    if (this._state === 'failed') throw fail(`not usable: ${this._error.message.replace(/^facemask: /, '')}`);
+    if (this._state === 'loading') throw fail('not ready yet; await fm.ready before detect()');
+  }
+
+  // source: ImageBitmap | ImageData | HTMLImageElement | HTMLVideoElement | HTMLCanvasElement |
+  // OffscreenCanvas | VideoFrame, or an encoded file (Blob/File, ArrayBuffer, Uint8Array: JPEG, PNG, BMP, GIF;
+  // decoded by the engine, EXIF orientation applied).
+  // options: {track: true, timestamp: ms} for video: faces get an "id", labels are smoothed.
+  detect(source, options = {}) {
+    try {
+      this._check();
+      if (options === null || typeof options !== 'object') throw fail('detect(source, options): options must be an object');
+      if (options.track && !Number.isFinite(options.timestamp ?? performance.now())) throw fail('options.timestamp must be a finite number (ms)');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    // Grab the pixels now (the caller may change the canvas or the video may move on), then queue.
+    let prepared;
+    try {
+      prepared = this._prepare(source);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const run = async () => {
+      this._check();
+      const msg = await prepared;
+      msg.type = 'detect';
+      msg.id = this._nextId++;
+      msg.track = !!options.track;
+      msg.timestamp = options.track ? (options.timestamp ?? performance.now()) : 0;
+      const transfer = [msg.frame || msg.bitmap || msg.encoded || msg.pixels.data.buffer];
+      return new Promise((resolve, reject) => {
+        this._pending.set(msg.id, { resolve, reject });
+        this._worker.postMessage(msg, transfer);
+      });
+    };
+    const result = this._queue.then(run, run);
+    this._queue = result.catch(() => {});
+    return result;
+  }
+
+  // -> Promise of {bitmap} | {pixels} | {encoded}; throws synchronously on a bad argument.
+  _prepare(src) {
+    if (src === null || src === undefined) throw fail('detect() needs an image, got ' + src);
+    if (isInstance(src, 'VideoFrame')) {
+      if (!src.visibleRect) throw fail('the VideoFrame is closed');
+      checkSize(src.visibleRect.width, src.visibleRect.height, 'the VideoFrame');
+      return Promise.resolve({ frame: src.clone() });  // the caller keeps (and closes) theirs
+    }
+    if (isInstance(src, 'ImageBitmap')) {
+      checkSize(src.width, src.height, 'the ImageBitmap');
+      return createImageBitmap(src).then((bitmap) => ({ bitmap }));  // a copy: the caller keeps theirs
+    }
+    if (isInstance(src, 'ImageData')) {
+      checkSize(src.width, src.height, 'the ImageData');
+      const data = new Uint8ClampedArray(src.data);  // a copy, transferred
+      return Promise.resolve({ pixels: { data, width: src.width, height: src.height } });
+    }
+    if (isInstance(src, 'HTMLImageElement')) {
+      if (!src.complete) throw fail('the <img> has not finished loading; await img.decode() first');
+      checkSize(src.naturalWidth, src.naturalHeight, 'the <img> (broken or not an image?)');
+    } else if (isInstance(src, 'HTMLVideoElement')) {
+      if (src.readyState < 2) throw fail('the <video> has no frame yet (readyState < HAVE_CURRENT_DATA)');
+      checkSize(src.videoWidth, src.videoHeight, 'the <video>');
+      if (typeof VideoFrame === 'function') {  // no canvas round trip: the worker copies RGBA out of it
+        try { return Promise.resolve({ frame: new VideoFrame(src) }); } catch { /* below */ }
+      }
+    } else if (isInstance(src, 'HTMLCanvasElement') || isInstance(src, 'OffscreenCanvas')) {
+      checkSize(src.width, src.height, 'the canvas');
+    } else if (isInstance(src, 'Blob')) {
+      if (src.size === 0) throw fail(`the file${src.name ? ` '${src.name}'` : ''} is empty`);
+      return src.arrayBuffer().then((encoded) => ({ encoded }));
+    } else if (src instanceof ArrayBuffer || ArrayBuffer.isView(src)) {
+      if (src.byteLength === 0) throw fail('the encoded image is empty (0 bytes)');
+      const u8 = src instanceof ArrayBuffer ? new Uint8Array(src) : new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
+      return Promise.resolve({ encoded: u8.slice().buffer });
+    } else {
+      const kind = Object.prototype.toString.call(src).slice(8, -1);
+      throw new TypeError(`facemask: detect() takes an ImageBitmap, ImageData, <img>, <video>, <canvas>, OffscreenCanvas, VideoFrame, Blob or bytes; got ${kind}`);
+    }
+    return createImageBitmap(src).then((bitmap) => ({ bitmap }),
+      (e) => { throw fail(`could not read the pixels: ${e.message}`); });
+  }
+
+  destroy() {
+    if (this._state === 'destroyed') return;
+    const err = fail('destroyed while this detect() was waiting');
+    for (const p of this._pending.values()) p.reject(err);
+    this._pending.clear();
+    if (this._state !== 'failed') {
+      this._worker.postMessage({ type: 'destroy' });
+      setTimeout(() => this._worker.terminate(), 1000);
+    }
+    if (this._state === 'loading') this._onFatal(fail('destroyed before it was ready'));
+    this._state = 'destroyed';
+  }
+}
+
+// options: {baseUrl, detector: name|bytes, classifier: name|bytes|null, minScore: 0..1,
+//           simd: 'auto'|true|false}. Returns at once; await .ready before detect().
+export function createFaceMask(options = {}) {
+  if (options === null || typeof options !== 'object') throw new TypeError('facemask: createFaceMask(options): options must be an object');
+  const known = ['baseUrl', 'detector', 'classifier', 'minScore', 'simd'];
+  for (const k of Object.keys(options)) {
+    if (!known.includes(k)) throw new TypeError(`facemask: unknown option '${k}' (known: ${known.join(', ')})`);
+  }
+  if (options.minScore !== undefined && !(typeof options.minScore === 'number' && options.minScore >= 0 && options.minScore <= 1)) {
+    throw new RangeError('facemask: options.minScore must be a number in 0..1');
+  }
+  if (options.simd !== undefined && ![true, false, 'auto'].includes(options.simd)) {
+    throw new TypeError("facemask: options.simd must be true, false or 'auto'");
+  }
+  return new FaceMask(options);
+}

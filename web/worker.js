@@ -1,0 +1,166 @@
+// worker.js - the Web Worker that owns the wasm engine (one fm_pipeline). facemask.js talks to it
+// with messages; this file only moves pixels and bytes into the wasm heap and JSON text out:
+//   {type:'init', engineUrl, wasmUrl|wasmBytes, detector, classifier, minScore, flavor}
+//       -> {type:'ready', version, flavor, classifier, tracking}   or {type:'fatal', error}
+//   {type:'detect', id, frame | bitmap | pixels{data,width,height} | encoded, track, timestamp}
+//       -> {type:'result', id, json, engineMs, totalMs}            or {type:'result', id, error}
+//   {type:'destroy'} -> frees the pipeline and closes the worker.
+// Frames arrive transferred: a VideoFrame is copied as RGBA straight into one reused buffer in the
+// wasm heap; an ImageBitmap is drawn to one OffscreenCanvas to read its RGBA, then copied there.
+
+let M = null;          // the Emscripten module
+let pipeline = 0;      // fm_pipeline*
+let buf = 0, bufSize = 0;  // reused pixel / file buffer in the wasm heap
+let canvas = null, ctx = null;
+
+const lastError = () => M.UTF8ToString(M._fm_last_error());
+
+function heapBuffer(size) {
+  if (size > bufSize) {
+    if (buf) M._free(buf);
+    buf = M._malloc(size);
+    bufSize = buf ? size : 0;
+    if (!buf) throw new Error(`out of memory (asked for ${size} bytes)`);
+  }
+  return buf;
+}
+
+function copyIn(bytes) {  // Uint8Array -> (pointer, size) in the heap (model bytes: freed by caller)
+  const p = M._malloc(Math.max(1, bytes.length));
+  if (!p) throw new Error(`out of memory (asked for ${bytes.length} bytes)`);
+  M.HEAPU8.set(bytes, p);
+  return p;
+}
+
+async function init(msg) {
+  // The single-file page runs this file as a classic worker with the engine prepended.
+  const factory = self.createFaceMaskEngine || (await import(msg.engineUrl)).default;
+  M = await factory({
+    print: (s) => console.log('[engine]', s),
+    printErr: (s) => console.warn('[engine]', s),
+    locateFile: (path) => msg.wasmUrl || path,  // a blob: module has no directory to resolve against
+    instantiateWasm(imports, receive) {
+      const done = (r) => receive(r.instance, r.module);
+      if (msg.wasmBytes) {
+        WebAssembly.instantiate(msg.wasmBytes, imports).then(done, fail);
+      } else {
+        fetch(msg.wasmUrl, { credentials: 'same-origin' })
+          .then((r) => {
+            if (!r.ok) throw new Error(`could not load ${msg.wasmUrl}: HTTP ${r.status}`);
+            // Streaming compile needs Content-Type application/wasm; fall back to bytes otherwise.
+            return (r.headers.get('Content-Type') || '').startsWith('application/wasm')
+              ? WebAssembly.instantiateStreaming(r, imports)
+              : r.arrayBuffer().then((b) => WebAssembly.instantiate(b, imports));
+          })
+          .then(done, fail);
+      }
+      return {};
+    },
+  });
+  const det = new Uint8Array(msg.detector);
+  const cls = msg.classifier ? new Uint8Array(msg.classifier) : null;
+  const pd = copyIn(det), pc = cls ? copyIn(cls) : 0;
+  const minScore = typeof msg.minScore === 'number' ? msg.minScore : -1;
+  pipeline = M._fm_pipeline_create(pd, det.length, pc, cls ? cls.length : 0, minScore, 1);
+  M._free(pd);
+  if (pc) M._free(pc);
+  if (!pipeline) throw new Error(`the engine rejected the models: ${lastError()}`);
+  postMessage({
+    type: 'ready',
+    version: M.UTF8ToString(M._fm_version()),
+    flavor: msg.flavor,
+    classifier: !!cls,
+    tracking: typeof M._fm_pipeline_track_pixels === 'function',
+  });
+}
+
+function fail(e) {
+  postMessage({ type: 'fatal', error: String((e && e.message) || e) });
+}
+
+function rgbaOf(bitmap, width = bitmap.width, height = bitmap.height) {  // ImageBitmap | VideoFrame -> ImageData
+  if (!canvas) {
+    canvas = new OffscreenCanvas(width, height);
+    ctx = canvas.getContext('2d', { willReadFrequently: true });
+  } else if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width;
+    canvas.height = height;
+  }
+  ctx.clearRect(0, 0, width, height);
+  ctx.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  return ctx.getImageData(0, 0, width, height);
+}
+
+// VideoFrame -> RGBA straight into the heap buffer (no canvas); false if this browser cannot
+// convert to RGBA in copyTo (then the caller draws it to the canvas instead).
+async function copyFrame(frame, p) {
+  const { width, height } = frame.visibleRect;
+  try {
+    await frame.copyTo(new Uint8Array(M.HEAPU8.buffer, p, width * height * 4),
+      { format: 'RGBA', layout: [{ offset: 0, stride: width * 4 }] });
+    frame.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function detect(msg) {
+  const t0 = performance.now();
+  let out, engineMs;
+  if (msg.frame && msg.frame.visibleRect) {
+    const { width, height } = msg.frame.visibleRect;
+    const p = heapBuffer(width * height * 4);
+    if (!(await copyFrame(msg.frame, p))) {
+      const img = rgbaOf(msg.frame, width, height);
+      M.HEAPU8.set(img.data, p);
+    }
+    const t1 = performance.now();
+    out = msg.track && M._fm_pipeline_track_pixels
+      ? M._fm_pipeline_track_pixels(pipeline, p, width, height, 4, width * 4, msg.timestamp)
+      : M._fm_pipeline_run_pixels(pipeline, p, width, height, 4, width * 4);
+    engineMs = performance.now() - t1;
+  } else if (msg.encoded) {
+    const bytes = new Uint8Array(msg.encoded);
+    const p = heapBuffer(bytes.length);
+    M.HEAPU8.set(bytes, p);
+    const t1 = performance.now();
+    out = M._fm_pipeline_run_encoded(pipeline, p, bytes.length);
+    engineMs = performance.now() - t1;
+  } else {
+    const img = msg.bitmap ? rgbaOf(msg.bitmap) : msg.pixels;
+    const { width, height } = img;
+    const p = heapBuffer(width * height * 4);
+    M.HEAPU8.set(new Uint8Array(img.data.buffer, img.data.byteOffset, width * height * 4), p);
+    const t1 = performance.now();
+    if (msg.track && M._fm_pipeline_track_pixels) {
+      out = M._fm_pipeline_track_pixels(pipeline, p, width, height, 4, width * 4, msg.timestamp);
+    } else {
+      out = M._fm_pipeline_run_pixels(pipeline, p, width, height, 4, width * 4);
+    }
+    engineMs = performance.now() - t1;
+  }
+  if (!out) return { type: 'result', id: msg.id, error: lastError() || 'the engine failed' };
+  const json = M.UTF8ToString(out);
+  return { type: 'result', id: msg.id, json, engineMs, totalMs: performance.now() - t0 };
+}
+
+onmessage = async (e) => {
+  const msg = e.data;
+  try {
+    if (msg.type === 'init') {
+      await init(msg);
+    } else if (msg.type === 'detect') {
+      postMessage(await detect(msg));
+    } else if (msg.type === 'destroy') {
+      if (pipeline) M._fm_pipeline_free(pipeline);
+      if (buf) M._free(buf);
+      pipeline = buf = bufSize = 0;
+      close();
+    }
+  } catch (err) {
+    if (msg.type === 'detect') postMessage({ type: 'result', id: msg.id, error: String(err && err.message || err) });
+    else fail(err);
+  }
+};
