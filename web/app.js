@@ -75,6 +75,12 @@ const camera = {
     }
     message($('cam-message'), '');
     const track = this.stream.getVideoTracks()[0];
+    // Unplugged, or taken by another app: say so and get ready to start again.
+    track.addEventListener('ended', () => {
+      if (!this.stream || !this.stream.getVideoTracks().includes(track)) return;  // an old stream
+      this.stop();
+      message($('cam-message'), 'The camera stopped (unplugged or in use elsewhere?). Choose a camera or press Start camera again. Photo mode still works.', true);
+    });
     const facing = track.getSettings().facingMode;
     this.mirror = facing ? facing === 'user' : choice !== 'environment';
     $('cam-mirror').checked = this.mirror;

@@ -231,6 +231,33 @@ test('camera: fake webcam gives boxes (and labels), FPS and ms per frame are sho
   await page.close();
 });
 
+test('camera faults: the track ends mid-stream, then repeated camera switches; the page recovers', async ({ context }) => {
+  const page = await context.newPage();
+  const w = watch(context, page);
+  await page.goto(base);
+  await waitReady(page);
+  const frames = () => page.evaluate(() => Number(document.getElementById('cam-perf').dataset.frames || 0));
+  await page.click('#cam-start');
+  await page.waitForFunction(() => Number(document.getElementById('cam-perf').dataset.frames) >= 3, null, { timeout: 20000 });
+  // Unplug: the browser ends the track (simulated with the event the browser fires).
+  await page.evaluate(() => document.getElementById('cam-video').srcObject.getVideoTracks()[0].dispatchEvent(new Event('ended')));
+  await page.waitForFunction(() => /camera stopped/.test(document.getElementById('cam-message').textContent), null, { timeout: 5000 });
+  assert((await page.textContent('#cam-start')) === 'Start camera', 'start button not reset after the track ended');
+  // Start again, then switch cameras five times in a row (each switch reopens the stream).
+  await page.click('#cam-start');
+  const options = await page.evaluate(() => [...document.getElementById('cam-select').options].map((o) => o.value));
+  assert(options.length >= 2, `camera choices: ${options}`);
+  for (let i = 0; i < 5; i++) await page.selectOption('#cam-select', options[i % options.length]);
+  const before = await frames();
+  await page.waitForFunction((n) => Number(document.getElementById('cam-perf').dataset.frames) >= n + 5, before, { timeout: 20000 });
+  const faces = await page.evaluate(() => Number(document.getElementById('cam-summary').dataset.faces));
+  assert(faces === want[path.basename(PIC2)].faces.length, `faces after the switches: ${faces}`);
+  assert(!/camera stopped/.test(await page.textContent('#cam-message')), 'stale fault message after recovery');
+  await page.click('#cam-start');  // stop
+  assert(w.errors.length === 0, w.errors.join('; '));
+  await page.close();
+});
+
 test('network: only this origin, nothing after load; offline reload works (service worker)', async ({ context }) => {
   const page = await context.newPage();
   const w = watch(context, page);
