@@ -1,22 +1,29 @@
 // facemask.cpp - the native command-line tool, the engine's front door for scripts:
 //   facemask detect [--json] [--annotate DIR] [--min-score S] [--detector FILE]
 //                   [--classifier FILE | --no-classifier] [--threads N] IMAGE_OR_DIR...
-// With --json it prints one JSON object per image (JSON Lines); a file that cannot be read gives
-// {"file": ..., "error": ...} and the batch goes on. Exit status: 0 all files fine, 1 some failed,
-// 2 usage or model errors.
+//   facemask convert INPUT -o OUTPUT [--labels a,b,...] [--scale S] [--mean M] [--bgr]
+//   facemask classify --model FILE [--json] [--threads N] IMAGE_OR_DIR...
+// detect and classify print one JSON object per image with --json (JSON Lines); a file that
+// cannot be read gives {"file": ..., "error": ...} and the batch goes on. convert takes a Keras
+// .h5, a TensorFlow.js graph model or layers model (model.json) and writes a .fmm classifier.
+// Exit status: 0 all files fine, 1 some failed, 2 usage or model errors.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "annotate.h"
 #include "model_format.h"
+#include "model_import.h"
 #include "pipeline.h"
 #include "results_json.h"
+#include "runtime.h"
 
 #ifndef FM_DEFAULT_MODEL_DIR
 #define FM_DEFAULT_MODEL_DIR "model"
@@ -34,6 +41,10 @@ int Usage(const char* message = nullptr) {
       "usage: facemask detect [--json] [--annotate DIR] [--min-score S] [--detector FILE]\n"
       "                       [--classifier FILE | --no-classifier] [--threads N]\n"
       "                       IMAGE_OR_DIR...\n"
+      "       facemask convert INPUT -o OUTPUT [--labels a,b,...] [--scale S] [--mean M] [--bgr]\n"
+      "                (INPUT: Keras .h5, TensorFlow.js graph or layers model.json;\n"
+      "                 the model sees pixel * S - M, channels RGB or BGR)\n"
+      "       facemask classify --model FILE [--json] [--threads N] IMAGE_OR_DIR...\n"
       "models default to %s (override with FACEMASK_MODEL_DIR)\n",
       FM_DEFAULT_MODEL_DIR);
   return 2;
@@ -191,12 +202,215 @@ int Detect(int argc, char** argv) {
   return failures ? 1 : 0;
 }
 
+bool ParseFloat(const char* text, float* out) {
+  char* end = nullptr;
+  *out = std::strtof(text, &end);
+  return end != text && *end == '\0' && std::isfinite(*out);
+}
+
+int Convert(int argc, char** argv) {
+  std::string input, output;
+  fm::ImportOptions options;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
+    if (a == "-o" || a == "--labels" || a == "--scale" || a == "--mean") {
+      if (!v) return Usage((a + " needs a value").c_str());
+      ++i;
+      if (a == "-o") output = v;
+      if ((a == "--scale" && !ParseFloat(v, &options.scale)) ||
+          (a == "--mean" && !ParseFloat(v, &options.mean)))
+        return Usage((a + " needs a number").c_str());
+      if (a == "--labels") {
+        std::string item;
+        std::stringstream in(v);
+        while (std::getline(in, item, ',')) options.labels.push_back(item);
+        if (options.labels.empty()) return Usage("--labels needs a,b,...");
+      }
+    } else if (a == "--bgr") {
+      options.bgr = true;
+    } else if (a.size() > 1 && a[0] == '-') {
+      return Usage(("unknown option " + a).c_str());
+    } else if (input.empty()) {
+      input = a;
+    } else {
+      return Usage("convert takes one INPUT");
+    }
+  }
+  if (input.empty() || output.empty()) return Usage("convert needs INPUT and -o OUTPUT");
+  fm::Graph graph;
+  fm::ModelFormat format;
+  Status s = fm::ImportModel(input, options, &graph, &format);
+  // Through a temporary file, so a failed run never leaves a half-written OUTPUT.
+  const std::string tmp = output + ".tmp";
+  if (s.ok()) s = fm::WriteModelFile(graph, tmp);
+  if (s.ok() && std::rename(tmp.c_str(), output.c_str()) != 0)
+    s = fm::Errorf("cannot rename '", tmp, "' to '", output, "'");
+  if (!s.ok()) {
+    std::remove(tmp.c_str());
+    std::fprintf(stderr, "facemask: %s\n", s.message().c_str());
+    return 1;
+  }
+  const fm::Shape& in = graph.ShapeOf(graph.inputs[0]);
+  std::printf("%s: %s model, input %s, labels %s, %zu nodes\n", output.c_str(),
+              fm::ModelFormatName(format), fm::ShapeToString(in).c_str(),
+              graph.metadata["labels"].c_str(), graph.nodes.size());
+  return 0;
+}
+
+// A classifier run on whole images: the picture is resized (box filter, then bilinear) to the
+// model's input, greyscale for one-channel models.
+class WholeImageClassifier {
+ public:
+  Status Load(const std::string& path, int threads) {
+    auto graph = std::make_shared<fm::Graph>();
+    FM_RETURN_IF_ERROR(fm::ReadModelFile(path, graph.get()));
+    if (graph->inputs.size() != 1 || graph->outputs.size() != 1)
+      return fm::Errorf(path, ": a classifier has one input and one output");
+    const fm::Shape& in = graph->ShapeOf(graph->inputs[0]);
+    const bool rank3 = in.size() == 3;  // [1, H, W]: greyscale without a channel axis
+    if ((in.size() != 4 && !rank3) || in[0] != 1 || in[1] > 4096 || in[2] > 4096 ||
+        (!rank3 && in[3] != 1 && in[3] != 3))
+      return fm::Errorf(path, ": input ", fm::ShapeToString(in),
+                        " is not an image [1, H, W, 1 or 3] or [1, H, W]");
+    h_ = int(in[1]);
+    w_ = int(in[2]);
+    c_ = rank3 ? 1 : int(in[3]);
+    const auto it = graph->metadata.find("labels");
+    std::stringstream list(it == graph->metadata.end() ? "" : it->second);
+    std::string item;
+    while (std::getline(list, item, ',')) labels_.push_back(item);
+    const fm::Shape& out = graph->ShapeOf(graph->outputs[0]);
+    const int64_t n = out.size() == 2 && out[0] == 1 ? out[1] : 0;
+    if (labels_.empty())
+      for (int64_t k = 0; k < n; ++k) labels_.push_back(std::to_string(k));
+    if (n == 1 && labels_.size() == 2) {
+      sigmoid_ = true;
+    } else if (n < 1 || int64_t(labels_.size()) != n) {
+      return fm::Errorf(path, ": output ", fm::ShapeToString(out), " does not match ",
+                        labels_.size(), " labels");
+    }
+    FM_RETURN_IF_ERROR(fm::ReadNormalization(*graph, &norm_).Prefix(path + ": "));
+    fm::RuntimeOptions ro;
+    ro.threads = threads;
+    return fm::Runtime::Create(graph, ro, &runtime_).Prefix(path + ": ");
+  }
+
+  Status Run(const fm::Image& image, std::vector<float>* probs) {
+    const fm::Image* src = &image;
+    fm::Image small;
+    const int factor = std::min(image.width / w_, image.height / h_);
+    if (factor >= 2) {
+      small = fm::Downscale(image, factor);
+      src = &small;
+    }
+    const fm::Affine map = fm::CropMap(0, 0, float(src->width), float(src->height), w_, h_);
+    float* in = runtime_->input(0);
+    if (c_ == 3) {
+      fm::WarpToTensor(*src, map, w_, h_, norm_, in);
+    } else {
+      rgb_.resize(size_t(w_) * size_t(h_) * 3);
+      fm::WarpToTensor(*src, map, w_, h_, fm::Normalization(), rgb_.data());
+      for (size_t i = 0; i < size_t(w_) * size_t(h_); ++i) {
+        const float* p = &rgb_[i * 3];
+        in[i] = (0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]) * norm_.scale[0] + norm_.offset[0];
+      }
+    }
+    FM_RETURN_IF_ERROR(runtime_->Run());
+    const float* out = runtime_->output(0);
+    if (sigmoid_)
+      *probs = {1.f - out[0], out[0]};
+    else
+      probs->assign(out, out + labels_.size());
+    return Status::Ok();
+  }
+
+  const std::vector<std::string>& labels() const { return labels_; }
+
+ private:
+  std::unique_ptr<fm::Runtime> runtime_;
+  fm::Normalization norm_;
+  std::vector<std::string> labels_;
+  std::vector<float> rgb_;
+  int w_ = 0, h_ = 0, c_ = 3;
+  bool sigmoid_ = false;
+};
+
+int Classify(int argc, char** argv) {
+  bool json = false;
+  int threads = 1;
+  std::string model;
+  std::vector<std::string> inputs;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--json") {
+      json = true;
+    } else if (a == "--model" || a == "--threads") {
+      if (i + 1 >= argc) return Usage((a + " needs a value").c_str());
+      const char* v = argv[++i];
+      if (a == "--model") model = v;
+      if (a == "--threads") {
+        threads = std::atoi(v);
+        if (threads < 1 || threads > 64) return Usage("--threads must be 1..64");
+      }
+    } else if (a.size() > 1 && a[0] == '-') {
+      return Usage(("unknown option " + a).c_str());
+    } else {
+      inputs.push_back(a);
+    }
+  }
+  if (model.empty()) return Usage("classify needs --model FILE");
+  if (inputs.empty()) return Usage("no images given");
+  WholeImageClassifier classifier;
+  Status s = classifier.Load(model, threads);
+  if (!s.ok()) {
+    std::fprintf(stderr, "facemask: %s\n", s.message().c_str());
+    return 2;
+  }
+  int failures = 0;
+  fm::Image image;
+  std::vector<float> probs;
+  for (const std::string& file : ExpandInputs(inputs)) {
+    s = fm::DecodeImageFile(file, &image);
+    if (s.ok()) s = classifier.Run(image, &probs);
+    if (!s.ok()) {
+      ++failures;
+      if (json)
+        std::printf("{\"file\": %s, \"error\": %s}\n", fm::JsonString(file).c_str(),
+                    fm::JsonString(s.message()).c_str());
+      else
+        std::fprintf(stderr, "%s: error: %s\n", file.c_str(), s.message().c_str());
+      std::fflush(stdout);
+      continue;
+    }
+    const auto& labels = classifier.labels();
+    const size_t best = size_t(std::max_element(probs.begin(), probs.end()) - probs.begin());
+    if (json) {
+      std::string p;
+      for (size_t k = 0; k < probs.size(); ++k) {
+        char num[32];
+        std::snprintf(num, sizeof num, "%.6g", double(probs[k]));
+        p += (k ? ", " : "") + fm::JsonString(labels[k]) + ": " + num;
+      }
+      std::printf("{\"file\": %s, \"label\": %s, \"probs\": {%s}}\n", fm::JsonString(file).c_str(),
+                  fm::JsonString(labels[best]).c_str(), p.c_str());
+    } else {
+      std::printf("%s: %s %.1f%%\n", file.c_str(), labels[best].c_str(),
+                  double(probs[best]) * 100.0);
+    }
+    std::fflush(stdout);
+  }
+  return failures ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) return Usage();
   const std::string command = argv[1];
   if (command == "detect") return Detect(argc - 2, argv + 2);
+  if (command == "convert") return Convert(argc - 2, argv + 2);
+  if (command == "classify") return Classify(argc - 2, argv + 2);
   if (command == "--help" || command == "-h" || command == "help") {
     Usage();
     return 0;

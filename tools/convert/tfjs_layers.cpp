@@ -1,0 +1,202 @@
+// tfjs_layers.cpp - see tfjs_layers.h. Errors are thrown as LayersError inside this file and
+// returned as a Status at the boundary.
+#include "tfjs_layers.h"
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+
+#include "model_format.h"
+
+namespace fm {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr uint64_t kMaxShardBytes = uint64_t(512) << 20;
+
+struct LayersError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+template <typename... Args>
+[[noreturn]] void Fail(const Args&... args) {
+  std::ostringstream out;
+  (out << ... << args);
+  throw LayersError(out.str());
+}
+
+const json& Member(const json& obj, const char* key, const std::string& where) {
+  if (!obj.is_object()) Fail(where, ": expected a JSON object");
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) Fail(where, ": missing '", key, "'");
+  return *it;
+}
+
+std::string String(const json& v, const std::string& where) {
+  if (!v.is_string()) Fail(where, ": expected a string");
+  return v.get<std::string>();
+}
+
+bool SafeRelativePath(const std::string& p) {
+  if (p.empty() || p[0] == '/' || p.find('\\') != std::string::npos) return false;
+  std::stringstream in(p);
+  std::string part;
+  while (std::getline(in, part, '/'))
+    if (part == "..") return false;
+  return true;
+}
+
+// "conv2d/kernel" -> "conv2d"; "sequential/conv2d_1/kernel" -> "conv2d_1".
+std::string LayerOf(const std::string& weight) {
+  const size_t last = weight.rfind('/');
+  if (last == std::string::npos || last == 0) return "";
+  const size_t prev = weight.rfind('/', last - 1);
+  return weight.substr(prev == std::string::npos ? 0 : prev + 1,
+                       last - (prev == std::string::npos ? 0 : prev + 1));
+}
+
+std::vector<uint8_t> ReadShards(const json& paths, const std::string& dir,
+                                const std::string& group) {
+  if (!paths.is_array()) Fail(group, ": 'paths' must be a list");
+  std::vector<uint8_t> bytes;
+  for (const json& pj : paths) {
+    const std::string rel = String(pj, group + " path");
+    if (!SafeRelativePath(rel))
+      Fail(group, ": shard path '", rel, "' is not a plain relative path");
+    const std::string path = dir + "/" + rel;
+    std::ifstream f(path, std::ios::binary | std::ios::ate);
+    if (!f) Fail(group, ": cannot open weight shard '", path, "'");
+    const std::streamoff size = f.tellg();
+    if (size < 0 || uint64_t(size) + bytes.size() > kMaxShardBytes)
+      Fail(group, ": shard '", path, "' is unreadable or too large");
+    f.seekg(0);
+    const size_t at = bytes.size();
+    bytes.resize(at + size_t(size));
+    if (size > 0 && !f.read(reinterpret_cast<char*>(bytes.data() + at), size))
+      Fail(group, ": cannot read weight shard '", path, "'");
+  }
+  return bytes;
+}
+
+KerasArray Decode(const json& w, const std::vector<uint8_t>& bytes, uint64_t* offset,
+                  const std::string& group) {
+  KerasArray a;
+  a.name = String(Member(w, "name", group), group + " weight name");
+  const std::string where = "weight '" + a.name + "'";
+  const json& js = Member(w, "shape", where);
+  if (!js.is_array() || js.size() > size_t(kMaxRank)) Fail(where, ": bad 'shape'");
+  int64_t n = 1;
+  for (const json& d : js) {
+    if (!d.is_number_integer() || d.get<int64_t>() < 1 || d.get<int64_t>() > kMaxDim)
+      Fail(where, ": bad dimension in 'shape'");
+    a.shape.push_back(d.get<int64_t>());
+    n *= a.shape.back();
+    if (n > kMaxTensorElements) Fail(where, ": too many elements");
+  }
+  std::string stored = String(Member(w, "dtype", where), where + " dtype");
+  if (stored != "float32") Fail(where, ": dtype '", stored, "' is not supported (float32)");
+  double scale = 1, min = 0;
+  if (const json* q = w.contains("quantization") ? &w["quantization"] : nullptr) {
+    stored = String(Member(*q, "dtype", where + " quantization"), where + " quantization");
+    if (stored == "uint8" || stored == "uint16") {
+      const json& s = Member(*q, "scale", where);
+      const json& m = Member(*q, "min", where);
+      if (!s.is_number() || !m.is_number()) Fail(where, ": bad quantization scale/min");
+      scale = s.get<double>();
+      min = m.get<double>();
+    } else if (stored != "float16") {
+      Fail(where, ": quantization dtype '", stored, "' is not supported");
+    }
+  }
+  const uint64_t width = stored == "uint8" ? 1 : stored == "float32" ? 4 : 2;
+  const uint64_t need = uint64_t(n) * width;
+  if (*offset + need > bytes.size())
+    Fail(where, ": needs bytes [", *offset, ", ", *offset + need, ") but the shards of ", group,
+         " hold only ", bytes.size(), " bytes (missing or truncated shard?)");
+  const uint8_t* p = bytes.data() + *offset;
+  *offset += need;
+  a.data.resize(size_t(n));
+  for (size_t k = 0; k < size_t(n); ++k) {
+    const uint8_t* e = p + k * width;
+    float f;
+    if (stored == "float32")
+      std::memcpy(&f, e, 4);
+    else if (stored == "float16")
+      f = HalfToFloat(uint16_t(e[0] | (e[1] << 8)));
+    else if (stored == "uint16")
+      f = float(uint16_t(e[0] | (e[1] << 8)) * scale + min);
+    else
+      f = float(e[0] * scale + min);
+    if (!std::isfinite(f)) Fail(where, ": contains NaN or infinity");
+    a.data[k] = f;
+  }
+  return a;
+}
+
+void Read(const std::string& path, KerasModelSource* out) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) Fail("cannot open the file");
+  std::ostringstream text;
+  text << f.rdbuf();
+  const json model = json::parse(text.str());
+  if (!model.is_object()) Fail("expected a JSON object");
+  if (model.contains("format") && model["format"] != "layers-model")
+    Fail("format is not 'layers-model'");
+  const json& topo = Member(model, "modelTopology", "model.json");
+  const json& config = topo.contains("model_config") ? topo["model_config"] : topo;
+  if (!config.is_object() || !config.contains("class_name"))
+    Fail("modelTopology holds no Keras model config");
+  out->config_json = config.dump();
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  const json& manifest = Member(model, "weightsManifest", "model.json");
+  if (!manifest.is_array()) Fail("weightsManifest must be a list");
+  for (size_t g = 0; g < manifest.size(); ++g) {
+    const std::string group = "weightsManifest[" + std::to_string(g) + "]";
+    const std::vector<uint8_t> bytes =
+        ReadShards(Member(manifest[g], "paths", group), dir.empty() ? "/" : dir, group);
+    const json& weights = Member(manifest[g], "weights", group);
+    if (!weights.is_array()) Fail(group, ": 'weights' must be a list");
+    uint64_t offset = 0;
+    for (const json& w : weights) {
+      KerasArray a = Decode(w, bytes, &offset, group);
+      const std::string layer = LayerOf(a.name);
+      if (layer.empty()) Fail("weight '", a.name, "': the name does not say its layer");
+      out->weights[layer].push_back(std::move(a));
+    }
+    if (offset != bytes.size())
+      Fail(group, ": the manifest describes ", offset, " bytes but the shards hold ", bytes.size());
+  }
+}
+
+}  // namespace
+
+Status ReadTfjsLayers(const std::string& model_json_path, KerasModelSource* out) {
+  try {
+    KerasModelSource src;
+    Read(model_json_path, &src);
+    *out = std::move(src);
+    return Status::Ok();
+  } catch (const LayersError& e) {
+    return Errorf(model_json_path, ": ", e.what());
+  } catch (const json::parse_error& e) {
+    return Errorf(model_json_path, ": not valid JSON: ", e.what());
+  } catch (const json::exception& e) {
+    return Errorf(model_json_path, ": malformed field: ", e.what());
+  } catch (const std::bad_alloc&) {
+    return Errorf(model_json_path, ": out of memory while reading");
+  }
+}
+
+Status ConvertTfjsLayers(const std::string& model_json_path, const KerasConvertOptions& options,
+                         Graph* out) {
+  KerasModelSource src;
+  FM_RETURN_IF_ERROR(ReadTfjsLayers(model_json_path, &src));
+  return ConvertKerasModel(src, options, out).Prefix(model_json_path + ": ");
+}
+
+}  // namespace fm
