@@ -1,4 +1,6 @@
 // c_api.cpp - the C API over Graph + Runtime (see facemask.h).
+#include <algorithm>
+#include <cstdio>
 #include <exception>
 #include <memory>
 #include <string>
@@ -9,10 +11,18 @@
 #include "results_json.h"
 #include "runtime.h"
 #include "tracker.h"
+#include "whole_image.h"
 
 struct fm_model {
   std::shared_ptr<const fm::Graph> graph;
   std::unique_ptr<fm::Runtime> runtime;
+};
+
+struct fm_classifier {
+  fm::WholeImageClassifier classifier;
+  fm::Image image;
+  std::vector<float> probs;
+  std::string json;
 };
 
 struct fm_pipeline {
@@ -88,6 +98,26 @@ const char* RunPipeline(fm_pipeline* p, const double* timestamp_ms = nullptr) {
             ", \"height\": " + std::to_string(p->image.height) + ", \"faces\": " +
             fm::FacesJson(p->faces, p->pipeline->labels(), timestamp_ms ? &p->ids : nullptr) + "}";
   return p->json.c_str();
+}
+
+const char* RunClassifier(fm_classifier* c) {
+  fm::Status s = c->classifier.Run(c->image, &c->probs);
+  if (!s.ok()) {
+    SetError(s.message());
+    return nullptr;
+  }
+  const auto& labels = c->classifier.labels();
+  const size_t best = size_t(std::max_element(c->probs.begin(), c->probs.end()) - c->probs.begin());
+  c->json = "{\"width\": " + std::to_string(c->image.width) +
+            ", \"height\": " + std::to_string(c->image.height) +
+            ", \"label\": " + fm::JsonString(labels[best]) + ", \"probs\": {";
+  for (size_t k = 0; k < c->probs.size(); ++k) {
+    char num[32];
+    std::snprintf(num, sizeof num, "%.4f", double(c->probs[k]));
+    c->json += (k ? ", " : "") + fm::JsonString(labels[k]) + ": " + num;
+  }
+  c->json += "}}";
+  return c->json.c_str();
 }
 
 }  // namespace
@@ -292,6 +322,69 @@ const char* fm_pipeline_run_encoded(fm_pipeline* pipeline, const uint8_t* bytes,
 
 void fm_pipeline_free(fm_pipeline* pipeline) {
   std::unique_ptr<fm_pipeline> owned(pipeline);
+}
+
+fm_classifier* fm_classifier_create(const uint8_t* model, size_t model_size, int threads) {
+  try {
+    if (!model || model_size == 0) {
+      SetError("fm_classifier_create: no model bytes");
+      return nullptr;
+    }
+    auto graph = std::make_shared<fm::Graph>();
+    fm::Status s = fm::ReadModel(model, model_size, graph.get());
+    auto c = std::make_unique<fm_classifier>();
+    if (s.ok()) s = c->classifier.Load(graph, threads);
+    if (!s.ok()) {
+      SetError(s.message());
+      return nullptr;
+    }
+    return c.release();  // owned by the caller until fm_classifier_free
+  } catch (const std::exception& e) {
+    SetError(std::string("fm_classifier_create: ") + e.what());
+    return nullptr;
+  }
+}
+
+const char* fm_classifier_run_pixels(fm_classifier* classifier, const uint8_t* pixels, int width,
+                                     int height, int channels, int stride) {
+  if (!classifier) {
+    SetError("fm_classifier_run_pixels: classifier is NULL");
+    return nullptr;
+  }
+  try {
+    fm::Status s = fm::ImageFromPixels(pixels, width, height, channels, stride, &classifier->image);
+    if (!s.ok()) {
+      SetError(s.message());
+      return nullptr;
+    }
+    return RunClassifier(classifier);
+  } catch (const std::exception& e) {
+    SetError(std::string("fm_classifier_run_pixels: ") + e.what());
+    return nullptr;
+  }
+}
+
+const char* fm_classifier_run_encoded(fm_classifier* classifier, const uint8_t* bytes,
+                                      size_t size) {
+  if (!classifier) {
+    SetError("fm_classifier_run_encoded: classifier is NULL");
+    return nullptr;
+  }
+  try {
+    fm::Status s = fm::DecodeImage(bytes, size, &classifier->image);
+    if (!s.ok()) {
+      SetError(s.message());
+      return nullptr;
+    }
+    return RunClassifier(classifier);
+  } catch (const std::exception& e) {
+    SetError(std::string("fm_classifier_run_encoded: ") + e.what());
+    return nullptr;
+  }
+}
+
+void fm_classifier_free(fm_classifier* classifier) {
+  std::unique_ptr<fm_classifier> owned(classifier);
 }
 
 }  // extern "C"

@@ -54,8 +54,8 @@ typedef struct fm_pipeline fm_pipeline;
 /* detector: a BlazeFace .fmm; classifier: a classifier .fmm or NULL/0 for detection only.
  * min_score: detector threshold in 0..1, or a negative number for the model's default. */
 fm_pipeline* fm_pipeline_create(const uint8_t* detector, size_t detector_size,
-                                const uint8_t* classifier, size_t classifier_size,
-                                float min_score, int threads);
+                                const uint8_t* classifier, size_t classifier_size, float min_score,
+                                int threads);
 /* Runs on raw pixels: channels 3 (RGB) or 4 (RGBA), stride = bytes per row. */
 const char* fm_pipeline_run_pixels(fm_pipeline* pipeline, const uint8_t* pixels, int width,
                                    int height, int channels, int stride);
@@ -67,6 +67,17 @@ const char* fm_pipeline_track_pixels(fm_pipeline* pipeline, const uint8_t* pixel
 /* Runs on an encoded image file (JPEG, PNG, ...; EXIF orientation applied). */
 const char* fm_pipeline_run_encoded(fm_pipeline* pipeline, const uint8_t* bytes, size_t size);
 void fm_pipeline_free(fm_pipeline* pipeline);
+
+/* ---- Whole-image classifiers (e.g. a converted Keras model that labels a whole photo) ----
+ * Results: {"width": W, "height": H, "label": "...", "probs": {"label": p, ...}}, valid until the
+ * next run or free. */
+typedef struct fm_classifier fm_classifier;
+
+fm_classifier* fm_classifier_create(const uint8_t* model, size_t model_size, int threads);
+const char* fm_classifier_run_pixels(fm_classifier* classifier, const uint8_t* pixels, int width,
+                                     int height, int channels, int stride);
+const char* fm_classifier_run_encoded(fm_classifier* classifier, const uint8_t* bytes, size_t size);
+void fm_classifier_free(fm_classifier* classifier);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,7 @@
 #include "pipeline.h"
 #include "results_json.h"
 #include "runtime.h"
+#include "whole_image.h"
 
 #ifndef FM_DEFAULT_MODEL_DIR
 #define FM_DEFAULT_MODEL_DIR "model"
@@ -258,84 +259,6 @@ int Convert(int argc, char** argv) {
   return 0;
 }
 
-// A classifier run on whole images: the picture is resized (box filter, then bilinear) to the
-// model's input, greyscale for one-channel models.
-class WholeImageClassifier {
- public:
-  Status Load(const std::string& path, int threads) {
-    auto graph = std::make_shared<fm::Graph>();
-    FM_RETURN_IF_ERROR(fm::ReadModelFile(path, graph.get()));
-    if (graph->inputs.size() != 1 || graph->outputs.size() != 1)
-      return fm::Errorf(path, ": a classifier has one input and one output");
-    const fm::Shape& in = graph->ShapeOf(graph->inputs[0]);
-    const bool rank3 = in.size() == 3;  // [1, H, W]: greyscale without a channel axis
-    if ((in.size() != 4 && !rank3) || in[0] != 1 || in[1] > 4096 || in[2] > 4096 ||
-        (!rank3 && in[3] != 1 && in[3] != 3))
-      return fm::Errorf(path, ": input ", fm::ShapeToString(in),
-                        " is not an image [1, H, W, 1 or 3] or [1, H, W]");
-    h_ = int(in[1]);
-    w_ = int(in[2]);
-    c_ = rank3 ? 1 : int(in[3]);
-    const auto it = graph->metadata.find("labels");
-    std::stringstream list(it == graph->metadata.end() ? "" : it->second);
-    std::string item;
-    while (std::getline(list, item, ',')) labels_.push_back(item);
-    const fm::Shape& out = graph->ShapeOf(graph->outputs[0]);
-    const int64_t n = out.size() == 2 && out[0] == 1 ? out[1] : 0;
-    if (labels_.empty())
-      for (int64_t k = 0; k < n; ++k) labels_.push_back(std::to_string(k));
-    if (n == 1 && labels_.size() == 2) {
-      sigmoid_ = true;
-    } else if (n < 1 || int64_t(labels_.size()) != n) {
-      return fm::Errorf(path, ": output ", fm::ShapeToString(out), " does not match ",
-                        labels_.size(), " labels");
-    }
-    FM_RETURN_IF_ERROR(fm::ReadNormalization(*graph, &norm_).Prefix(path + ": "));
-    fm::RuntimeOptions ro;
-    ro.threads = threads;
-    return fm::Runtime::Create(graph, ro, &runtime_).Prefix(path + ": ");
-  }
-
-  Status Run(const fm::Image& image, std::vector<float>* probs) {
-    const fm::Image* src = &image;
-    fm::Image small;
-    const int factor = std::min(image.width / w_, image.height / h_);
-    if (factor >= 2) {
-      small = fm::Downscale(image, factor);
-      src = &small;
-    }
-    const fm::Affine map = fm::CropMap(0, 0, float(src->width), float(src->height), w_, h_);
-    float* in = runtime_->input(0);
-    if (c_ == 3) {
-      fm::WarpToTensor(*src, map, w_, h_, norm_, in);
-    } else {
-      rgb_.resize(size_t(w_) * size_t(h_) * 3);
-      fm::WarpToTensor(*src, map, w_, h_, fm::Normalization(), rgb_.data());
-      for (size_t i = 0; i < size_t(w_) * size_t(h_); ++i) {
-        const float* p = &rgb_[i * 3];
-        in[i] = (0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]) * norm_.scale[0] + norm_.offset[0];
-      }
-    }
-    FM_RETURN_IF_ERROR(runtime_->Run());
-    const float* out = runtime_->output(0);
-    if (sigmoid_)
-      *probs = {1.f - out[0], out[0]};
-    else
-      probs->assign(out, out + labels_.size());
-    return Status::Ok();
-  }
-
-  const std::vector<std::string>& labels() const { return labels_; }
-
- private:
-  std::unique_ptr<fm::Runtime> runtime_;
-  fm::Normalization norm_;
-  std::vector<std::string> labels_;
-  std::vector<float> rgb_;
-  int w_ = 0, h_ = 0, c_ = 3;
-  bool sigmoid_ = false;
-};
-
 int Classify(int argc, char** argv) {
   bool json = false;
   int threads = 1;
@@ -361,8 +284,10 @@ int Classify(int argc, char** argv) {
   }
   if (model.empty()) return Usage("classify needs --model FILE");
   if (inputs.empty()) return Usage("no images given");
-  WholeImageClassifier classifier;
-  Status s = classifier.Load(model, threads);
+  fm::WholeImageClassifier classifier;
+  auto graph = std::make_shared<fm::Graph>();
+  Status s = fm::ReadModelFile(model, graph.get());
+  if (s.ok()) s = classifier.Load(graph, threads).Prefix(model + ": ");
   if (!s.ok()) {
     std::fprintf(stderr, "facemask: %s\n", s.message().c_str());
     return 2;

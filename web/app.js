@@ -26,7 +26,9 @@ $('tab-camera').onclick = () => showMode('camera');
 $('tab-photos').onclick = () => showMode('photos');
 
 // ---- engine
-async function startEngine() {
+// own: {bytes, name, scope: 'face'|'image'} - a user's converted classifier (facemask convert), run
+// on each face crop in place of ours, or on each whole photo.
+async function startEngine(own = null) {
   body.dataset.engine = 'loading';
   const support = wasmSupport();
   if (!support) {
@@ -37,9 +39,16 @@ async function startEngine() {
   }
   const simd = params.get('simd') === '0' ? false : params.get('simd') === '1' ? true : 'auto';
   try {
-    fm = createFaceMask({ simd });
+    const options = { simd };
+    if (own && own.scope === 'face') options.classifier = own.bytes.slice();
+    if (own && own.scope === 'image') options.imageClassifier = own.bytes.slice();
+    fm = createFaceMask(options);
     await fm.ready;
   } catch (e) {
+    if (own) {  // the user's model was refused: say why, keep working with ours
+      message($('own-model-status'), `Your model could not be used: ${e.message.replace(/^facemask: /, '')}`, true);
+      return startEngine(null);
+    }
     body.dataset.engine = 'failed';
     $('engine-status').textContent = 'Engine failed to start';
     banner(e.message);
@@ -50,8 +59,31 @@ async function startEngine() {
   body.dataset.flavor = flavor;
   $('engine-status').textContent = `Engine ready (${flavor === 'simd' ? 'WebAssembly SIMD' : 'WebAssembly, no SIMD'})` +
     (classifier ? '' : ' - detection only: the mask classifier is not in this build');
+  if (own) {
+    message($('own-model-status'), `Using your model ${own.name} ${own.scope === 'face' ? 'on each face' : 'on each whole photo'}.`);
+    body.dataset.ownModel = own.scope;
+  } else {
+    delete body.dataset.ownModel;
+  }
   $('version').textContent = `facemask engine ${version}`;
 }
+
+// ---- your own model (a .fmm from `facemask convert`)
+async function useOwnModel() {
+  const file = $('own-model').files[0];
+  if (!file) return;
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  camera.stop();
+  if (fm) fm.destroy();
+  fm = null;
+  message($('own-model-status'), `Loading ${file.name}...`);
+  await startEngine({ bytes, name: file.name, scope: $('own-scope').value });
+}
+// One switch at a time: a scope change and a new file in quick succession must not race.
+let ownQueue = Promise.resolve();
+const queueOwnModel = () => { ownQueue = ownQueue.then(useOwnModel, useOwnModel); };
+$('own-model').onchange = queueOwnModel;
+$('own-scope').onchange = queueOwnModel;
 
 // ---- camera mode
 const camera = {
@@ -231,6 +263,7 @@ async function decodeForDisplay(file) {
 }
 
 async function analysePhoto(file) {
+  await ownQueue;  // a model switch in progress finishes first
   const card = newCard(file);
   const countEl = card.querySelector('.count');
   let result = null;
@@ -256,6 +289,11 @@ async function analysePhoto(file) {
   const c = counts(result);
   card.result = result;
   countEl.textContent = summary(result);
+  if (result.image) {  // a whole-photo classifier's answer
+    const p = result.image.probs[result.image.label];
+    countEl.textContent += ` - whole photo: ${result.image.label} ${Math.round(p * 100)}%`;
+    card.dataset.imageLabel = result.image.label;
+  }
   card.dataset.faces = c.faces;
   for (const k of ['with_mask', 'without_mask', 'mask_worn_incorrectly']) card.dataset[k] = c[k];
   const canvas = card.querySelector('canvas');

@@ -72,7 +72,8 @@ async function start(self, options, inline, flavor) {
   if (cls === undefined) cls = (await getManifest()).classifier;  // null: detection only
   const [detector, classifier] = await Promise.all([model(det, 'detector'), cls ? model(cls, 'classifier') : null]);
 
-  const init = { type: 'init', flavor, detector, classifier, minScore: options.minScore };
+  const imageClassifier = options.imageClassifier ? bytesOption(options.imageClassifier, 'imageClassifier') : null;
+  const init = { type: 'init', flavor, detector, classifier, imageClassifier, minScore: options.minScore };
   if (inline) {
     init.wasmBytes = inline.wasm(flavor);
   } else {
@@ -80,7 +81,7 @@ async function start(self, options, inline, flavor) {
     init.wasmUrl = new URL(`facemask-engine-${flavor}.wasm`, base).href;
   }
   if (self._state !== 'loading') return self._started;  // failed or destroyed meanwhile
-  self._worker.postMessage(init, [detector, ...(classifier ? [classifier] : [])]);
+  self._worker.postMessage(init, [detector, ...(classifier ? [classifier] : []), ...(imageClassifier ? [imageClassifier] : [])]);
   return self._started;
 }
 
@@ -114,7 +115,7 @@ class FaceMask {
   }
 
   _message(msg) {
-    if (msg.type === 'ready') this._onReady({ version: msg.version, flavor: msg.flavor, classifier: msg.classifier, tracking: msg.tracking });
+    if (msg.type === 'ready') this._onReady({ version: msg.version, flavor: msg.flavor, classifier: msg.classifier, imageClassifier: msg.imageClassifier, tracking: msg.tracking });
     else if (msg.type === 'fatal') this._onFatal(fail(`the engine did not start: ${msg.error}`));
     else if (msg.type === 'result') {
       const p = this._pending.get(msg.id);
@@ -239,10 +240,12 @@ class FaceMask {
 }
 
 // options: {baseUrl, detector: name|bytes, classifier: name|bytes|null, minScore: 0..1,
-//           simd: 'auto'|true|false}. Returns at once; await .ready before detect().
+//           simd: 'auto'|true|false, imageClassifier: bytes (a whole-photo classifier: still
+//           images then also get result.image = {label, probs})}. Returns at once; await .ready
+//           before detect().
 export function createFaceMask(options = {}) {
   if (options === null || typeof options !== 'object') throw new TypeError('facemask: createFaceMask(options): options must be an object');
-  const known = ['baseUrl', 'detector', 'classifier', 'minScore', 'simd'];
+  const known = ['baseUrl', 'detector', 'classifier', 'imageClassifier', 'minScore', 'simd'];
   for (const k of Object.keys(options)) {
     if (!known.includes(k)) throw new TypeError(`facemask: unknown option '${k}' (known: ${known.join(', ')})`);
   }

@@ -1,7 +1,8 @@
 // worker.js - the Web Worker that owns the wasm engine (one fm_pipeline). facemask.js talks to it
 // with messages; this file only moves pixels and bytes into the wasm heap and JSON text out:
-//   {type:'init', engineUrl, wasmUrl|wasmBytes, detector, classifier, minScore, flavor}
-//       -> {type:'ready', version, flavor, classifier, tracking}   or {type:'fatal', error}
+//   {type:'init', engineUrl, wasmUrl|wasmBytes, detector, classifier, imageClassifier, minScore,
+//    flavor} -> {type:'ready', version, flavor, classifier, imageClassifier, tracking}
+//              or {type:'fatal', error}
 //   {type:'detect', id, frame | bitmap | pixels{data,width,height} | encoded, track, timestamp}
 //       -> {type:'result', id, json, engineMs, totalMs}            or {type:'result', id, error}
 //   {type:'destroy'} -> frees the pipeline and closes the worker.
@@ -10,6 +11,7 @@
 
 let M = null;          // the Emscripten module
 let pipeline = 0;      // fm_pipeline*
+let wholeImage = 0;    // fm_classifier* (a user's whole-photo classifier), or 0
 let buf = 0, bufSize = 0;  // reused pixel / file buffer in the wasm heap
 let canvas = null, ctx = null;
 
@@ -65,11 +67,19 @@ async function init(msg) {
   M._free(pd);
   if (pc) M._free(pc);
   if (!pipeline) throw new Error(`the engine rejected the models: ${lastError()}`);
+  if (msg.imageClassifier) {
+    const ic = new Uint8Array(msg.imageClassifier);
+    const pi = copyIn(ic);
+    wholeImage = M._fm_classifier_create(pi, ic.length, 1);
+    M._free(pi);
+    if (!wholeImage) throw new Error(`the engine rejected the whole-photo classifier: ${lastError()}`);
+  }
   postMessage({
     type: 'ready',
     version: M.UTF8ToString(M._fm_version()),
     flavor: msg.flavor,
     classifier: !!cls,
+    imageClassifier: !!wholeImage,
     tracking: typeof M._fm_pipeline_track_pixels === 'function',
   });
 }
@@ -109,6 +119,7 @@ async function copyFrame(frame, p) {
 async function detect(msg) {
   const t0 = performance.now();
   let out, engineMs;
+  let image = null;  // the whole-photo classifier's JSON pointer; false when it failed
   if (msg.frame && msg.frame.visibleRect) {
     const { width, height } = msg.frame.visibleRect;
     const p = heapBuffer(width * height * 4);
@@ -127,6 +138,7 @@ async function detect(msg) {
     M.HEAPU8.set(bytes, p);
     const t1 = performance.now();
     out = M._fm_pipeline_run_encoded(pipeline, p, bytes.length);
+    if (out && wholeImage) image = M._fm_classifier_run_encoded(wholeImage, p, bytes.length) || false;
     engineMs = performance.now() - t1;
   } else {
     const img = msg.bitmap ? rgbaOf(msg.bitmap) : msg.pixels;
@@ -139,10 +151,17 @@ async function detect(msg) {
     } else {
       out = M._fm_pipeline_run_pixels(pipeline, p, width, height, 4, width * 4);
     }
+    if (out && wholeImage && !msg.track) {
+      const json = M.UTF8ToString(out);  // copy: the next engine call may reuse the buffer
+      image = M._fm_classifier_run_pixels(wholeImage, p, width, height, 4, width * 4) || false;
+      out = json;
+    }
     engineMs = performance.now() - t1;
   }
   if (!out) return { type: 'result', id: msg.id, error: lastError() || 'the engine failed' };
-  const json = M.UTF8ToString(out);
+  let json = typeof out === 'string' ? out : M.UTF8ToString(out);
+  if (image === false) return { type: 'result', id: msg.id, error: `whole-photo classifier: ${lastError()}` };
+  if (image) json = json.slice(0, -1) + `, "image": ${M.UTF8ToString(image)}}`;
   return { type: 'result', id: msg.id, json, engineMs, totalMs: performance.now() - t0 };
 }
 
@@ -155,6 +174,7 @@ onmessage = async (e) => {
       postMessage(await detect(msg));
     } else if (msg.type === 'destroy') {
       if (pipeline) M._fm_pipeline_free(pipeline);
+      if (wholeImage) M._fm_classifier_free(wholeImage);
       if (buf) M._free(buf);
       pipeline = buf = bufSize = 0;
       close();

@@ -258,6 +258,47 @@ test('camera faults: the track ends mid-stream, then repeated camera switches; t
   await page.close();
 });
 
+test('your own model: a converted Keras classifier on each face, and a digit model on whole photos', async ({ context }) => {
+  const K = path.resolve(ROOT, '../shared/fixtures/keras');
+  if (!fs.existsSync(K)) { log('your own model: ../shared/fixtures/keras is absent; nothing to convert'); return; }
+  const run = (args) => {
+    const r = spawnSync(CLI, args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`facemask ${args[0]} failed: ${r.stderr}`);
+    return r.stdout;
+  };
+  // 1. convert (the CLI), 2. the CLI's answers are the oracle, 3. load them in the page.
+  const mask = path.join(OUT, 'own-mask.fmm'), digits = path.join(OUT, 'own-digits.fmm');
+  run(['convert', path.join(K, 'facemask_vaddi_tfkeras2.8/face_mask_model.h5'), '-o', mask,
+    '--labels', 'no_mask,mask', '--scale', '0.0039215686', '--bgr']);
+  run(['convert', path.join(K, 'tfjs_mnist_mrinal_tfkeras2.2.4/model_layers/model.json'), '-o', digits]);
+  const faces = JSON.parse(run(['detect', '--json', '--classifier', mask, PIC2]).trim());
+  const digit = path.join(K, 'data/mnist_test/first200/0000.png');
+  const digitWant = JSON.parse(run(['classify', '--json', '--model', digits, digit]).trim());
+  const page = await context.newPage();
+  const w = watch(context, page);
+  await page.goto(base + '?mode=photos');
+  await waitReady(page);
+  await page.click('#tab-photos');
+  await page.setInputFiles('#own-model', mask);
+  await page.waitForFunction(() => /Using your model own-mask.fmm on each face/.test(document.getElementById('own-model-status').textContent), null, { timeout: 30000 });
+  let cards = await uploadAndCollect(page, [PIC2]);
+  const problems = compare(cards, { [path.basename(PIC2)]: faces }, 1.0);
+  assert(problems.length === 0, problems.join('; '));
+  assert(cards[0].result.faces.every((f) => ['mask', 'no_mask'].includes(f.label)), `labels: ${labelsOf(cards[0].result)}`);
+  await page.selectOption('#own-scope', 'image');
+  await page.setInputFiles('#own-model', digits);
+  await page.waitForFunction(() => /Using your model own-digits.fmm on each whole photo/.test(document.getElementById('own-model-status').textContent), null, { timeout: 30000 });
+  await page.evaluate(() => { document.getElementById('grid').textContent = ''; });
+  cards = await uploadAndCollect(page, [digit]);
+  const got = cards[0].result && cards[0].result.image;
+  assert(got && got.label === digitWant.label, `whole photo: ${JSON.stringify(cards)}, CLI ${JSON.stringify(digitWant)}`);
+  const maxDiff = Math.max(...Object.keys(digitWant.probs).map((k) => Math.abs(digitWant.probs[k] - got.probs[k])));
+  assert(maxDiff < 1e-3, `whole-photo probabilities differ from the CLI by ${maxDiff}`);
+  log(`your own model: faces ${labelsOf(cards.length ? faces : faces)}; digit ${got.label} (CLI ${digitWant.label})`);
+  assert(w.errors.length === 0, w.errors.join('; '));
+  await page.close();
+});
+
 test('network: only this origin, nothing after load; offline reload works (service worker)', async ({ context }) => {
   const page = await context.newPage();
   const w = watch(context, page);
