@@ -1,0 +1,198 @@
+// main.cpp - fm_train, the native trainer of the mask classifier.
+//   fm_train crops [--data DIR] [--detector F.fmm | --no-detector] [--size 64] [--context 1.5]
+//                  [--margin 1.3] [--min-scene-px 16] [--limit N] [--cache FILE]
+//   fm_train fit   [--arch mobile|original] [--size 64] [--width 1] [--epochs 30] [--batch 64]
+//                  [--seed 1] [--optimizer adam|sgd] [--lr 2e-3] [--weight-decay 1e-4]
+//                  [--label-smoothing 0.05] [--no-class-weights] [--patience 8] [--dropout 0.2]
+//                  [--limit N] [--no-augment] [--fp16] [--cache FILE] [--out model.fmm]
+//                  [--history h.svg] [--confusion c.svg] [--json card.json]
+//   fm_train eval  MODEL.fmm [--cache FILE] [--reference]
+//   fm_train preview [--size 64] [--cache FILE] [--count 64] [--seed 1] --out grid.ppm
+// Common: --threads N (default 2; OpenBLAS is kept single-threaded, the trainer splits batches).
+#include <cblas.h>
+#include <malloc.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "common.h"
+#include "dataset.h"
+#include "model_format.h"
+#include "trainer.h"
+
+namespace {
+
+using fm::train::CropOptions;
+using fm::train::FitOptions;
+
+int Usage() {
+  std::fprintf(stderr,
+               "usage: fm_train crops|fit|eval|preview [options]  (see tools/train/main.cpp)\n");
+  return 2;
+}
+
+int Fail(const fm::Status& s) {
+  std::fprintf(stderr, "fm_train: %s\n", s.message().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return Usage();
+  // Keep freed batch-sized buffers in the heap instead of returning them to the kernel after
+  // every step (mmap/munmap churn and page faults cost more than the arithmetic otherwise).
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  const std::string cmd = argv[1];
+  CropOptions co;
+  co.detector = std::string(FM_DEFAULT_MODEL_DIR) + "/blazeface-full.fmm";
+  FitOptions fo;
+  std::string cache, model, out;
+  bool reference = false;
+  int threads = 2, count = 64;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "fm_train: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--data")
+      co.data_dir = next();
+    else if (a == "--detector")
+      co.detector = next();
+    else if (a == "--no-detector")
+      co.detector.clear();
+    else if (a == "--size")
+      co.size = fo.size = std::stoi(next());
+    else if (a == "--context")
+      co.context = std::stof(next());
+    else if (a == "--margin")
+      co.margin = std::stof(next());
+    else if (a == "--min-scene-px")
+      co.min_scene_px = std::stoi(next());
+    else if (a == "--limit")
+      co.limit = fo.limit = std::stoi(next());
+    else if (a == "--cache")
+      cache = next();
+    else if (a == "--threads")
+      threads = std::stoi(next());
+    else if (a == "--arch")
+      fo.arch = next();
+    else if (a == "--width")
+      fo.width = std::stof(next());
+    else if (a == "--epochs")
+      fo.epochs = std::stoi(next());
+    else if (a == "--batch")
+      fo.batch = std::stoi(next());
+    else if (a == "--seed")
+      fo.seed = std::stoull(next());
+    else if (a == "--optimizer")
+      fo.opt.type = next();
+    else if (a == "--lr")
+      fo.opt.lr = std::stof(next());
+    else if (a == "--weight-decay")
+      fo.opt.weight_decay = std::stof(next());
+    else if (a == "--label-smoothing")
+      fo.label_smoothing = std::stof(next());
+    else if (a == "--no-class-weights")
+      fo.class_weights = false;
+    else if (a == "--patience")
+      fo.patience = std::stoi(next());
+    else if (a == "--dropout")
+      fo.dropout = std::stof(next());
+    else if (a == "--warmup")
+      fo.warmup = std::stof(next());
+    else if (a == "--no-augment")
+      fo.aug.enabled = false;
+    else if (a == "--fp16")
+      fo.fp16 = true;
+    else if (a == "--out")
+      out = next();
+    else if (a == "--history")
+      fo.history_svg = next();
+    else if (a == "--confusion")
+      fo.confusion_svg = next();
+    else if (a == "--json")
+      fo.card_json = next();
+    else if (a == "--reference")
+      reference = true;
+    else if (a == "--count")
+      count = std::stoi(next());
+    else if (a[0] != '-' && model.empty())
+      model = a;
+    else {
+      std::fprintf(stderr, "fm_train: unknown option %s\n", a.c_str());
+      return Usage();
+    }
+  }
+  fm::train::SetThreads(threads);
+  openblas_set_num_threads(1);  // batches are split by the trainer's own threads
+  if (fo.arch != "mobile" && fo.arch != "original") return Usage();
+  if (fo.opt.type != "adam" && fo.opt.type != "sgd") return Usage();
+
+  if (cmd == "crops") {
+    fm::train::CropSet set;
+    std::string report;
+    fm::Status s = fm::train::BuildCrops(co, &set, &report);
+    if (!s.ok()) return Fail(s);
+    std::printf("%s", report.c_str());
+    const std::string path = cache.empty() ? fm::train::DefaultCachePath(co.size) : cache;
+    s = set.Save(path);
+    if (!s.ok()) return Fail(s);
+    std::printf("wrote %s (%zu crops, %d px + %d px context)\n", path.c_str(), set.samples.size(),
+                set.size, set.ctx_size);
+    return 0;
+  }
+  if (cmd == "fit") {
+    fo.cache = cache;
+    fo.out = out;
+    fm::Status s = fm::train::Fit(fo);
+    return s.ok() ? 0 : Fail(s);
+  }
+  if (cmd == "eval") {
+    if (model.empty()) return Usage();
+    auto graph = std::make_shared<fm::Graph>();
+    fm::Status s = fm::ReadModelFile(model, graph.get());
+    if (!s.ok()) return Fail(s);
+    const int size = int(graph->ShapeOf(graph->inputs[0])[1]);
+    fm::train::CropSet set;
+    s = set.Load(cache.empty() ? fm::train::DefaultCachePath(size) : cache);
+    if (!s.ok()) return Fail(s);
+    fm::train::EvalResult r;
+    s = fm::train::EvalWithEngine(
+        graph, set, reference ? fm::Backend::kReference : fm::Backend::kXnnpack, fo.min_dev_px, &r);
+    if (!s.ok()) return Fail(s);
+    std::printf("%s%s\n", fm::train::EvalText(r).c_str(), fm::train::EvalJson(model, r).c_str());
+    return 0;
+  }
+  if (cmd == "preview") {
+    // A grid of augmented training crops (PPM), to look at what the trainer sees.
+    fm::train::CropSet set;
+    fm::Status s = set.Load(cache.empty() ? fm::train::DefaultCachePath(co.size) : cache);
+    if (!s.ok()) return Fail(s);
+    if (out.empty() || set.samples.empty()) return Usage();
+    const int cols = 8, rows = (count + cols - 1) / cols, sz = set.size;
+    std::vector<uint8_t> grid(size_t(cols * sz) * size_t(rows * sz) * 3, 0);
+    std::vector<uint8_t> crop(size_t(sz * sz * 3));
+    fm::train::Rng rng(fo.seed);
+    for (int k = 0; k < count; ++k) {
+      const size_t idx = rng.Next() % set.samples.size();
+      fm::train::MakeAugmentedRgb(set, idx, fo.aug, rng.Next(), crop.data());
+      const int gx = (k % cols) * sz, gy = (k / cols) * sz;
+      for (int y = 0; y < sz; ++y)
+        std::copy(crop.begin() + y * sz * 3, crop.begin() + (y + 1) * sz * 3,
+                  grid.begin() + (size_t(gy + y) * size_t(cols * sz) + size_t(gx)) * 3);
+    }
+    std::ofstream f(out, std::ios::binary);
+    f << "P6\n" << cols * sz << " " << rows * sz << "\n255\n";
+    f.write(reinterpret_cast<const char*>(grid.data()), std::streamsize(grid.size()));
+    return 0;
+  }
+  return Usage();
+}
