@@ -1,0 +1,261 @@
+// run.mjs - the side-by-side browser benchmark (run by tools/bench-browser, which builds the page
+// and installs the npm packages of tests/bench/package-lock.json into build/npm-bench/, passed as
+// FM_NPM_DIR). Serves tests/bench/page/ with our engine (build/web), our models (model/), the
+// tfjs graph files they were converted from (~/.cache/facemask/npm/human-models-3.0.4) and the
+// TensorFlow.js bundles, all from one local origin, and drives Debian's Chromium (headless) to
+// run in one page load, on the same inputs:
+//   ours (wasm SIMD, 1 thread; raw model API), tfjs-backend-wasm (SIMD, 1 thread), tfjs CPU
+//   on BlazeFace short (128) and full (192); and our pipeline on a 640x480 frame with 5 faces.
+// Warm-up by time, then timed runs in interleaved rounds (a load spike hits every runtime alike).
+// Prints a table (also written to build/bench-browser.md) and one JSON line {"bench": "browser",
+// ...} (also build/bench-browser.json). Exits 1 when the runtimes disagree or something fails.
+//
+//   node tests/bench/run.mjs [--runs N] [--warmup SECONDS] [--rounds R] [--no-cpu]
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const args = process.argv.slice(2);
+const opt = (name, fallback) => { const i = args.indexOf(name); return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback; };
+const RUNS = Number(opt('--runs', '200'));
+const WARMUP = Number(opt('--warmup', '3'));
+const ROUNDS = Number(opt('--rounds', '4'));
+const NO_CPU = args.includes('--no-cpu');
+const TOLERANCE = Number(opt('--tolerance', '1e-3'));
+
+const NPM = path.resolve(process.env.FM_NPM_DIR || path.join(ROOT, 'build/npm-bench'));
+const require = createRequire(path.join(NPM, 'package.json'));
+const { chromium } = require('playwright-core');
+const NODE_MODULES = path.join(NPM, 'node_modules');
+const WEB = path.join(ROOT, 'build/web');
+const MODEL_DIR = path.resolve(process.env.FM_MODEL_DIR || path.join(ROOT, 'model'));
+const TFJS_MODELS = path.resolve(process.env.FM_TFJS_MODELS || path.join(os.homedir(), '.cache/facemask/npm/human-models-3.0.4'));
+const PAGE = path.join(ROOT, 'tests/bench/page');
+const OUT = path.join(ROOT, 'build/bench-browser');
+const CLI = path.join(ROOT, 'build/native-release/tools/facemask');
+const SOURCE = path.resolve(ROOT, '../shared/data/demo/group_nomask_sample5.jpg');
+const FRAME = path.join(OUT, 'frame-640x480.png');
+const log = (...a) => console.log('[bench-browser]', ...a);
+
+const MODELS = [
+  { name: 'short', size: 128, fmm: '/models/blazeface-short.fmm', json: '/tfjs-models/facemesh-detection-short.json', output: 'Identity' },
+  // The full model has two outputs; only Identity is the detector's (NOTES-build.md).
+  { name: 'full', size: 192, fmm: '/models/blazeface-full.fmm', json: '/tfjs-models/facemesh-detection-full.json', output: 'Identity' },
+];
+const RUNTIMES = ['ours', 'tfjs-wasm', ...(NO_CPU ? [] : ['tfjs-cpu'])];
+
+// ---- the frame: a group photo with 5 faces, scaled to cover 640x480 and centre-cropped
+function makeFrame() {
+  fs.mkdirSync(OUT, { recursive: true });
+  if (!fs.existsSync(SOURCE)) throw new Error(`${SOURCE} is missing (../shared/data/demo)`);
+  const r = spawnSync('ffmpeg', ['-y', '-loglevel', 'error', '-i', SOURCE, '-vf',
+    'scale=640:480:force_original_aspect_ratio=increase:flags=lanczos,crop=640:480', '-frames:v', '1', FRAME], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ffmpeg failed: ${r.stderr}`);
+  const c = spawnSync(CLI, ['detect', '--json', FRAME], { encoding: 'utf8', env: { ...process.env, FACEMASK_MODEL_DIR: MODEL_DIR } });
+  if (c.status !== 0) throw new Error(`the CLI failed on ${FRAME}: ${c.stderr}`);
+  return JSON.parse(c.stdout.trim().split('\n')[0]).faces.map((f) => f.label || 'face').sort().join(',');
+}
+
+// ---- one origin for everything; COOP/COEP make the page cross-origin isolated (performance.now()
+// then has 5 us resolution instead of 100 us); tfjs-wasm is still told to use its 1-thread build.
+const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm',
+  '.png': 'image/png', '.fmm': 'application/octet-stream', '.bin': 'application/octet-stream' };
+const ROUTES = [
+  ['/bench/', PAGE], ['/engine/', WEB], ['/models/', MODEL_DIR], ['/tfjs-models/', TFJS_MODELS],
+  ['/npm/@tensorflow/', path.join(NODE_MODULES, '@tensorflow')], ['/frame/', OUT],
+];
+const served = new Map();  // url path -> bytes
+function serve() {
+  const server = http.createServer((req, res) => {
+    const rel = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    const route = ROUTES.find(([p]) => rel.startsWith(p));
+    const file = route && path.join(route[1], rel.slice(route[0].length));
+    if (!route || !file.startsWith(route[1]) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+      res.writeHead(404).end();
+      return;
+    }
+    const body = fs.readFileSync(file);
+    served.set(rel, { bytes: body.length, gzip: zlib.gzipSync(body, { level: 9 }).length });
+    res.writeHead(200, { 'Content-Type': MIME[path.extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-store',
+      'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp',
+      'Cross-Origin-Resource-Policy': 'same-origin' });
+    res.end(body);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+const quantile = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]; };
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const f1 = (x) => (x == null ? '-' : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+const kb = (b) => `${(b / 1024).toFixed(0)} KB`;
+
+async function main() {
+  for (const f of [path.join(WEB, 'facemask-engine-simd.wasm'), path.join(MODEL_DIR, 'blazeface-short.fmm'),
+    path.join(MODEL_DIR, 'blazeface-full.fmm'), path.join(TFJS_MODELS, 'facemesh-detection-full.json'), CLI]) {
+    if (!fs.existsSync(f)) throw new Error(`${f} is missing (tools/bench-browser builds and fetches everything)`);
+  }
+  const haveClassifier = fs.existsSync(path.join(MODEL_DIR, 'classifier.fmm'));
+  const cliLabels = makeFrame();
+  const cliFaces = cliLabels ? cliLabels.split(',').length : 0;
+  log(`frame: ${path.relative(ROOT, FRAME)} from ${path.basename(SOURCE)}; the native CLI finds ${cliFaces} faces (${cliLabels})`);
+  log(`load average: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; runs ${RUNS} in ${ROUNDS} rounds, warm-up ${WARMUP} s`);
+
+  const server = await serve();
+  const base = `http://127.0.0.1:${server.address().port}`;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'facemask-bench-'));
+  const browser = await chromium.launchPersistentContext(dir, { executablePath: '/usr/bin/chromium', headless: true, args: FLAGS });
+  const errors = [];
+  let failed = false;
+  try {
+    const page = await browser.newPage();
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    await page.goto(`${base}/bench/index.html`);
+    await page.waitForFunction(() => document.body.dataset.ready === '1', null, { timeout: 60000 });
+    const chromiumVersion = browser.browser() ? browser.browser().version() : (await page.evaluate(() => navigator.userAgent)).match(/Chrome\/([\d.]+)/)[1];
+    const info = await page.evaluate((a) => window.bench.init(a), { frame: '/frame/frame-640x480.png', sizes: MODELS.map((m) => m.size) });
+    log(`Chromium ${chromiumVersion}; engine ${info.version}, tfjs ${info.tfjsVersion} (wasm SIMD ${info.tfjsWasmSimd}, threads ${info.tfjsWasmThreads}); cross-origin isolated ${info.crossOriginIsolated}`);
+
+    // Load every model in every runtime (first inference right after load), check agreement.
+    const results = [];
+    const agreement = {};
+    for (const m of MODELS) {
+      const rows = {};
+      for (const rt of RUNTIMES) {
+        const r = await page.evaluate(([rt, m]) => window.bench.load(rt, m), [rt, m]);
+        rows[rt] = { model: `blazeface-${m.name}`, input: m.size, runtime: rt, load_ms: r.loadMs, first_ms: r.firstMs, times: [] };
+      }
+      agreement[m.name] = await page.evaluate(([n, s, rts]) => window.bench.agree(n, s, rts), [m.name, m.size, RUNTIMES]);
+      for (const [which, a] of Object.entries(agreement[m.name])) {
+        for (const [k, d] of Object.entries(a)) {
+          if (k === 'maxAbsRef') continue;
+          const ok = d <= TOLERANCE;
+          if (!ok) failed = true;
+          log(`agreement ${m.name} (${which} input, |output| <= ${a.maxAbsRef.toFixed(1)}): ${k} max abs diff ${d.toExponential(2)}${ok ? '' : ` > ${TOLERANCE}: FAIL`}`);
+        }
+      }
+      // Warm-up by time, then interleaved rounds.
+      for (const rt of RUNTIMES) {
+        const n = await page.evaluate(([k, s]) => window.bench.warm(k, s), [`${rt}/${m.name}`, WARMUP]);
+        rows[rt].warmup_runs = n;
+      }
+      for (let round = 0; round < ROUNDS; ++round) {
+        const n = Math.ceil(RUNS / ROUNDS);
+        for (const rt of RUNTIMES) {
+          rows[rt].times.push(...(await page.evaluate(([k, n]) => window.bench.timed(k, n), [`${rt}/${m.name}`, n])));
+        }
+      }
+      for (const rt of RUNTIMES) {
+        results.push(rows[rt]);
+        log(`${m.name} ${rt}: median ${f1(median(rows[rt].times))} ms, p90 ${f1(quantile(rows[rt].times, 0.9))} ms (${rows[rt].times.length} runs after ${rows[rt].warmup_runs} warm-up)`);
+      }
+    }
+
+    // The pipeline on the whole frame.
+    const pl = await page.evaluate((a) => window.bench.loadPipeline(a), { detector: '/models/blazeface-full.fmm', classifier: haveClassifier ? '/models/classifier.fmm' : null });
+    for (const mode of ['photo', 'video']) {
+      const key = `ours/pipeline-${mode}`;
+      const row = { model: `pipeline-${mode}`, input: '640x480', runtime: 'ours', load_ms: pl.loadMs, first_ms: pl[mode].firstMs, faces: pl[mode].faces,
+        classifier: haveClassifier, times: [] };
+      row.warmup_runs = await page.evaluate(([k, s]) => window.bench.warm(k, s), [key, WARMUP]);
+      for (let round = 0; round < ROUNDS; ++round) row.times.push(...(await page.evaluate(([k, n]) => window.bench.timed(k, n), [key, Math.ceil(RUNS / ROUNDS)])));
+      results.push(row);
+      log(`pipeline ${mode}: ${row.faces} faces (CLI ${cliFaces}); median ${f1(median(row.times))} ms, p90 ${f1(quantile(row.times, 0.9))} ms`);
+      const labels = [...pl[mode].labels].sort().join(',');
+      if (mode === 'photo' && labels !== cliLabels) { failed = true; log(`FAIL: the pipeline found ${labels}, the native CLI ${cliLabels}`); }
+    }
+    const heaps = await page.evaluate(() => window.bench.heaps());
+
+    // ---- summary
+    for (const r of results) {
+      r.median_ms = median(r.times);
+      r.p90_ms = quantile(r.times, 0.9);
+      r.runs = r.times.length;
+      delete r.times;
+    }
+    for (const r of results) {
+      const ours = results.find((o) => o.runtime === 'ours' && o.model === r.model);
+      r.ratio_to_ours = r.median_ms / ours.median_ms;
+    }
+    const sum = (pred) => {
+      let bytes = 0, gzip = 0;
+      const files = [];
+      for (const [u, s] of served) if (pred(u)) { bytes += s.bytes; gzip += s.gzip; files.push(u); }
+      return { bytes, gzip, files };
+    };
+    const isModel = (name) => (u) => u.includes(`-${name}.`) && (u.startsWith('/models/') || u.startsWith('/tfjs-models/'));
+    const downloads = {
+      ours: { code: sum((u) => u.startsWith('/engine/facemask-engine-simd.')) },
+      'tfjs-wasm': { code: sum((u) => /tfjs-(core|converter)\/|tf-backend-wasm\.min\.js|tfjs-backend-wasm-simd\.wasm/.test(u)) },
+      'tfjs-cpu': { code: sum((u) => /tfjs-(core|converter|backend-cpu)\//.test(u)) },
+    };
+    for (const m of MODELS) {
+      downloads.ours[m.name] = sum((u) => u.startsWith('/models/') && isModel(m.name)(u));
+      downloads['tfjs-wasm'][m.name] = downloads['tfjs-cpu'][m.name] = sum((u) => u.startsWith('/tfjs-models/') && isModel(m.name)(u));
+    }
+    if (haveClassifier) downloads.ours.classifier = sum((u) => u === '/models/classifier.fmm');
+    const load = os.loadavg();
+
+    const md = [];
+    md.push(`Chromium ${chromiumVersion} headless, ${os.cpus()[0].model.trim()} (${os.cpus().length} cores), load average ${load.map((x) => x.toFixed(2)).join(' ')} at the end; ` +
+      `${RUNS} timed runs each after ${WARMUP} s of warm-up, in ${ROUNDS} interleaved rounds; one thread everywhere; same input tensor for every runtime ` +
+      `(the 640x480 frame letterboxed to the model's size). ms: median / p90; first: the first inference after load.`);
+    md.push('');
+    md.push('| model | runtime | median ms | p90 ms | vs ours | first ms | load ms |');
+    md.push('|---|---|---|---|---|---|---|');
+    const rtName = { ours: 'ours (wasm SIMD, XNNPACK)', 'tfjs-wasm': 'tfjs-backend-wasm 4.22 (SIMD)', 'tfjs-cpu': 'tfjs 4.22 CPU' };
+    for (const r of results) {
+      const model = r.model.startsWith('pipeline')
+        ? `pipeline ${r.model === 'pipeline-photo' ? 'photo (run_pixels, with tiles)' : 'video frame (track_pixels)'}, 640x480, ${r.faces} faces${r.classifier ? ' + classifier' : ''}`
+        : `${r.model} (${r.input})`;
+      md.push(`| ${model} | ${rtName[r.runtime]} | ${f1(r.median_ms)} | ${f1(r.p90_ms)} | ${r.ratio_to_ours.toFixed(2)}x | ${f1(r.first_ms)} | ${f1(r.load_ms)} |`);
+    }
+    md.push('');
+    md.push('Raw detector outputs, max abs difference (frame input; pseudo-random input):');
+    md.push('');
+    for (const m of MODELS) {
+      const a = agreement[m.name];
+      const pairs = Object.keys(a.frame).filter((k) => k !== 'maxAbsRef');
+      md.push(`- ${m.name}: ${pairs.map((k) => `${k} ${a.frame[k].toExponential(1)}; ${a.random[k].toExponential(1)}`).join(', ')} (|output| up to ${a.frame.maxAbsRef.toFixed(0)})`);
+    }
+    md.push('');
+    md.push('Downloads (raw / gzip -9):');
+    md.push('');
+    md.push('| runtime | code (JS + wasm) | short model | full model |');
+    md.push('|---|---|---|---|');
+    for (const [rt, d] of Object.entries(downloads)) {
+      if (!RUNTIMES.includes(rt)) continue;
+      md.push(`| ${rtName[rt]} | ${kb(d.code.bytes)} / ${kb(d.code.gzip)} | ${kb(d.short.bytes)} / ${kb(d.short.gzip)} | ${kb(d.full.bytes)} / ${kb(d.full.gzip)} |`);
+    }
+    if (haveClassifier) md.push(`\nOur classifier: ${kb(downloads.ours.classifier.bytes)} / ${kb(downloads.ours.classifier.gzip)}.`);
+    md.push('');
+    md.push(`Wasm heap after everything ran: ours ${(heaps.ours / 1048576).toFixed(1)} MiB (both detectors + pipeline${haveClassifier ? ' + classifier' : ''})` +
+      (heaps.tfjsWasm ? `, tfjs-backend-wasm ${(heaps.tfjsWasm / 1048576).toFixed(1)} MiB` : '') + '.');
+    const table = md.join('\n');
+    fs.writeFileSync(path.join(ROOT, 'build/bench-browser.md'), table + '\n');
+    console.log('\n' + table + '\n');
+    if (errors.length) { failed = true; log(`page errors: ${errors.join('; ')}`); }
+    const line = JSON.stringify({ bench: 'browser', chromium: chromiumVersion, date: new Date().toISOString(), load_average: load, runs: RUNS, warmup_s: WARMUP,
+      engine: info.version, tfjs: info.tfjsVersion, cross_origin_isolated: info.crossOriginIsolated, results, agreement, downloads: Object.fromEntries(
+        Object.entries(downloads).filter(([rt]) => RUNTIMES.includes(rt)).map(([rt, d]) => [rt, Object.fromEntries(Object.entries(d).map(([k, v]) => [k, { bytes: v.bytes, gzip: v.gzip }]))])),
+      wasm_heap_bytes: heaps });
+    fs.writeFileSync(path.join(ROOT, 'build/bench-browser.json'), line + '\n');
+    console.log(line);
+  } finally {
+    await browser.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+    server.close();
+  }
+  if (failed) { log('FAILED'); process.exit(1); }
+}
+
+main().catch((e) => { console.error('[bench-browser]', e.stack || e.message); process.exit(1); });
