@@ -20,62 +20,11 @@
 
 #include "model_format.h"
 #include "pipeline.h"
+#include "scenes.h"
 
 namespace fs = std::filesystem;
 
 namespace {
-
-struct Truth {
-  std::string label;
-  float x0, y0, x1, y1;
-};
-
-std::string Tag(const std::string& xml, const std::string& tag, size_t from, size_t* end) {
-  const size_t a = xml.find("<" + tag + ">", from);
-  if (a == std::string::npos) return "";
-  const size_t b = xml.find("</" + tag + ">", a);
-  if (b == std::string::npos) return "";
-  if (end) *end = b;
-  return xml.substr(a + tag.size() + 2, b - a - tag.size() - 2);
-}
-
-std::vector<Truth> ReadVoc(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string xml = ss.str();
-  std::vector<Truth> out;
-  size_t at = 0;
-  for (;;) {
-    size_t end = 0;
-    const std::string obj = Tag(xml, "object", at, &end);
-    if (obj.empty()) break;
-    at = end;
-    Truth t;
-    t.label = Tag(obj, "name", 0, nullptr);
-    t.x0 = std::stof("0" + Tag(obj, "xmin", 0, nullptr));
-    t.y0 = std::stof("0" + Tag(obj, "ymin", 0, nullptr));
-    t.x1 = std::stof("0" + Tag(obj, "xmax", 0, nullptr));
-    t.y1 = std::stof("0" + Tag(obj, "ymax", 0, nullptr));
-    out.push_back(t);
-  }
-  return out;
-}
-
-float IoU(const Truth& t, const fm::Detection& d) {
-  const float ix = std::max(0.f, std::min(t.x1, d.x1) - std::max(t.x0, d.x0));
-  const float iy = std::max(0.f, std::min(t.y1, d.y1) - std::max(t.y0, d.y0));
-  const float inter = ix * iy;
-  const float uni = (t.x1 - t.x0) * (t.y1 - t.y0) + (d.x1 - d.x0) * (d.y1 - d.y0) - inter;
-  return uni > 0 ? inter / uni : 0.f;
-}
-
-// Deterministic photo split shared with the trainer: FNV-1a of the file name, 1 in 4 to dev.
-bool IsDev(const std::string& name) {
-  uint32_t h = 2166136261u;
-  for (unsigned char c : name) h = (h ^ c) * 16777619u;
-  return h % 4 == 0;
-}
 
 int Usage() {
   std::fprintf(stderr,
@@ -154,7 +103,7 @@ int main(int argc, char** argv) {
   for (const std::string& xml : xmls) {
     if (images >= limit) break;
     const std::string stem = fs::path(xml).stem().string();
-    if (split != "all" && IsDev(stem) != (split == "dev")) continue;
+    if (split != "all" && fm::IsScenesDevPhoto(stem) != (split == "dev")) continue;
     const std::string jpg = (fs::path(dir) / (stem + ".jpg")).string();
     const std::string png = (fs::path(dir) / (stem + ".png")).string();
     s = fm::DecodeImageFile(fs::exists(jpg) ? jpg : png, &image);
@@ -162,7 +111,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", s.message().c_str());
       continue;
     }
-    const std::vector<Truth> truth = ReadVoc(xml);
+    const std::vector<fm::VocBox> truth = fm::ReadVocBoxes(xml);
     const auto t0 = std::chrono::steady_clock::now();
     s = pipeline->Run(image, &faces);
     ms_total +=
@@ -173,12 +122,12 @@ int main(int argc, char** argv) {
     }
     ++images;
     std::vector<char> used(faces.size(), 0);
-    for (const Truth& t : truth) {
+    for (const fm::VocBox& t : truth) {
       const bool big = t.x1 - t.x0 >= 32;
       int best = -1;
       float best_iou = match_iou;
       for (size_t f = 0; f < faces.size(); ++f) {
-        const float iou = IoU(t, faces[f].det);
+        const float iou = fm::BoxIoU(t, faces[f].det);
         if (iou >= best_iou && !used[f]) best_iou = iou, best = int(f);
       }
       total_all[t.label]++;
@@ -194,7 +143,7 @@ int main(int argc, char** argv) {
     }
     for (size_t f = 0; f < faces.size(); ++f) {
       float best = 0;
-      for (const Truth& t : truth) best = std::max(best, IoU(t, faces[f].det));
+      for (const fm::VocBox& t : truth) best = std::max(best, fm::BoxIoU(t, faces[f].det));
       if (best < 0.1f) ++false_boxes;
     }
   }

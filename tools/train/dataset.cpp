@@ -16,6 +16,7 @@
 #include "common.h"
 #include "model_format.h"
 #include "pipeline.h"
+#include "scenes.h"
 
 namespace fs = std::filesystem;
 
@@ -123,50 +124,9 @@ struct Job {
   int source = 0, label = 0;
 };
 
-struct Truth {
-  int label;
-  float x0, y0, x1, y1;
-};
-
-std::string Tag(const std::string& xml, const std::string& tag, size_t from, size_t* end) {
-  const size_t a = xml.find("<" + tag + ">", from);
-  if (a == std::string::npos) return "";
-  const size_t b = xml.find("</" + tag + ">", a);
-  if (b == std::string::npos) return "";
-  if (end) *end = b;
-  return xml.substr(a + tag.size() + 2, b - a - tag.size() - 2);
-}
-
-std::vector<Truth> ReadVoc(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string xml = ss.str();
-  std::vector<Truth> out;
-  size_t at = 0;
-  for (;;) {
-    size_t end = 0;
-    const std::string obj = Tag(xml, "object", at, &end);
-    if (obj.empty()) break;
-    at = end;
-    const std::string name = Tag(obj, "name", 0, nullptr);
-    Truth t;
-    t.label = name == "with_mask" ? kWithMask : name == "without_mask" ? kWithoutMask : kIncorrect;
-    t.x0 = std::strtof(Tag(obj, "xmin", 0, nullptr).c_str(), nullptr);
-    t.y0 = std::strtof(Tag(obj, "ymin", 0, nullptr).c_str(), nullptr);
-    t.x1 = std::strtof(Tag(obj, "xmax", 0, nullptr).c_str(), nullptr);
-    t.y1 = std::strtof(Tag(obj, "ymax", 0, nullptr).c_str(), nullptr);
-    out.push_back(t);
-  }
-  return out;
-}
-
-float BoxIoU(const Truth& t, const Detection& d) {
-  const float ix = std::max(0.f, std::min(t.x1, d.x1) - std::max(t.x0, d.x0));
-  const float iy = std::max(0.f, std::min(t.y1, d.y1) - std::max(t.y0, d.y0));
-  const float inter = ix * iy;
-  const float uni = (t.x1 - t.x0) * (t.y1 - t.y0) + (d.x1 - d.x0) * (d.y1 - d.y0) - inter;
-  return uni > 0 ? inter / uni : 0.f;
+// VOC class names -> our labels.
+int LabelOf(const std::string& name) {
+  return name == "with_mask" ? kWithMask : name == "without_mask" ? kWithoutMask : kIncorrect;
 }
 
 // A level detection for a box (no keypoints: the crop is not turned).
@@ -295,9 +255,9 @@ Status BuildCrops(const CropOptions& o, CropSet* out, std::string* report) {
       const Job& job = jobs[size_t(j)];
       Result& r = results[size_t(j)];
       std::string photo = job.path;
-      std::vector<Truth> truth;
+      std::vector<VocBox> truth;
       if (job.source == kScenes) {
-        truth = ReadVoc(job.path);
+        truth = ReadVocBoxes(job.path);
         photo = fs::path(job.path).replace_extension(".jpg").string();
         if (!fs::exists(photo)) photo = fs::path(job.path).replace_extension(".png").string();
       }
@@ -333,7 +293,7 @@ Status BuildCrops(const CropOptions& o, CropSet* out, std::string* report) {
         const std::string stem = fs::path(job.path).stem().string();
         std::vector<char> used(dets.size(), 0);
         for (size_t b = 0; b < truth.size(); ++b) {
-          const Truth& tb = truth[b];
+          const VocBox& tb = truth[b];
           if (tb.x1 - tb.x0 < float(o.min_scene_px)) continue;
           int best = -1;
           float best_iou = 0.3f;
@@ -344,7 +304,7 @@ Status BuildCrops(const CropOptions& o, CropSet* out, std::string* report) {
           if (best >= 0) used[size_t(best)] = 1;
           const Detection det =
               best >= 0 ? dets[size_t(best)] : BoxDetection(tb.x0, tb.y0, tb.x1, tb.y1);
-          emit(det, tb.label, best >= 0, int(tb.x1 - tb.x0),
+          emit(det, LabelOf(tb.label), best >= 0, int(tb.x1 - tb.x0),
                "scenes/" + stem + ".jpg#" + std::to_string(b), Fnv1a(stem));
         }
       } else {
@@ -435,7 +395,7 @@ Status BuildCrops(const CropOptions& o, CropSet* out, std::string* report) {
     for (size_t k = 0; k < r.samples.size(); ++k) {
       Sample& s = r.samples[k];
       if (s.source == kScenes)
-        s.split = Fnv1a(fs::path(jobs[j].path).stem().string()) % 4 == 0 ? kDev : kTrain;
+        s.split = IsScenesDevPhoto(fs::path(jobs[j].path).stem().string()) ? kDev : kTrain;
       else
         s.split = s.group % 100 < uint32_t(o.val_percent) ? kVal : kTrain;
       counts[s.source][s.split][s.label]++;

@@ -1,0 +1,59 @@
+// scenes.cpp - see scenes.h.
+#include "scenes.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace fm {
+namespace {
+
+std::string Tag(const std::string& xml, const std::string& tag, size_t from, size_t* end) {
+  const size_t a = xml.find("<" + tag + ">", from);
+  if (a == std::string::npos) return "";
+  const size_t b = xml.find("</" + tag + ">", a);
+  if (b == std::string::npos) return "";
+  if (end) *end = b;
+  return xml.substr(a + tag.size() + 2, b - a - tag.size() - 2);
+}
+
+float Number(const std::string& obj, const char* tag) {
+  return std::strtof(Tag(obj, tag, 0, nullptr).c_str(), nullptr);
+}
+
+}  // namespace
+
+std::vector<VocBox> ReadVocBoxes(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string xml = ss.str();
+  std::vector<VocBox> out;
+  size_t at = 0;
+  for (;;) {
+    size_t end = 0;
+    const std::string obj = Tag(xml, "object", at, &end);
+    if (obj.empty()) break;
+    at = end;
+    out.push_back({Tag(obj, "name", 0, nullptr), Number(obj, "xmin"), Number(obj, "ymin"),
+                   Number(obj, "xmax"), Number(obj, "ymax")});
+  }
+  return out;
+}
+
+bool IsScenesDevPhoto(const std::string& stem) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : stem) h = (h ^ c) * 16777619u;
+  return h % 4 == 0;
+}
+
+float BoxIoU(const VocBox& t, const Detection& d) {
+  const float ix = std::max(0.f, std::min(t.x1, d.x1) - std::max(t.x0, d.x0));
+  const float iy = std::max(0.f, std::min(t.y1, d.y1) - std::max(t.y0, d.y0));
+  const float inter = ix * iy;
+  const float uni = (t.x1 - t.x0) * (t.y1 - t.y0) + (d.x1 - d.x0) * (d.y1 - d.y0) - inter;
+  return uni > 0 ? inter / uni : 0.f;
+}
+
+}  // namespace fm
