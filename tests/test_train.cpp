@@ -1,7 +1,8 @@
 // test_train.cpp - the trainer (tools/train): finite-difference gradient checks for every layer's
 // backward and for the loss, a toy problem learned to ~100% in seconds (Adam and SGD), bit-exact
 // reruns with the same seed, augmentation determinism, and the export: trainer eval-mode forward
-// == engine (reference and XNNPACK) after a write/read round trip, within 1e-4.
+// == engine (reference and XNNPACK) after a write/read round trip, within 1e-4, including a head
+// trained on a frozen pretrained graph (approach (b)), whose features must equal the engine's.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,6 +11,8 @@
 
 #include "augment.h"
 #include "common.h"
+#include "frozen.h"
+#include "graph_builder.h"
 #include "layers.h"
 #include "loss.h"
 #include "model_format.h"
@@ -54,7 +57,8 @@ void GradCheck(const L& proto, const Tensor& x, bool train, const char* what) {
     Tensor xp = x, xm = x;
     xp.v[i] += eps;
     xm.v[i] -= eps;
-    check(dx.v[i], (loss(proto, xp) - loss(proto, xm)) / (2 * eps), "dx[" + std::to_string(i) + "]");
+    check(dx.v[i], (loss(proto, xp) - loss(proto, xm)) / (2 * eps),
+          "dx[" + std::to_string(i) + "]");
   }
   const std::vector<Param*> grads = layer.Params();
   for (size_t p = 0; p < grads.size(); ++p) {
@@ -127,7 +131,8 @@ TEST(Train, GradLoss) {
       zp.v[i] += 1e-3f;
       zm.v[i] -= 1e-3f;
       const double num = (SoftmaxCrossEntropy(zp, labels, o, nullptr) -
-                          SoftmaxCrossEntropy(zm, labels, o, nullptr)) / 2e-3;
+                          SoftmaxCrossEntropy(zm, labels, o, nullptr)) /
+                         2e-3;
       EXPECT_NEAR(dz.v[i], num, 1e-3) << "logit " << i << (weighted ? " weighted" : "");
     }
   }
@@ -191,8 +196,12 @@ double TrainToy(const std::string& optimizer, uint64_t seed, std::vector<std::ve
   return double(ok) / x.n;
 }
 
-TEST(Train, ToyProblemAdam) { EXPECT_GE(TrainToy("adam", 1, nullptr), 0.98); }
-TEST(Train, ToyProblemSgd) { EXPECT_GE(TrainToy("sgd", 2, nullptr), 0.98); }
+TEST(Train, ToyProblemAdam) {
+  EXPECT_GE(TrainToy("adam", 1, nullptr), 0.98);
+}
+TEST(Train, ToyProblemSgd) {
+  EXPECT_GE(TrainToy("sgd", 2, nullptr), 0.98);
+}
 
 TEST(Train, SameSeedSameWeights) {
   SetThreads(2);
@@ -277,9 +286,11 @@ void CheckExport(Net& net, const char* what) {
       std::copy(x.data() + size_t(i) * per, x.data() + size_t(i + 1) * per, rt->input(0));
       ASSERT_TRUE(rt->Run().ok());
       for (int c = 0; c < 3; ++c)
-        max_diff = std::max(max_diff, std::fabs(rt->output(0)[c] - probs[size_t(i) * 3 + size_t(c)]));
+        max_diff =
+            std::max(max_diff, std::fabs(rt->output(0)[c] - probs[size_t(i) * 3 + size_t(c)]));
     }
-    EXPECT_LE(max_diff, 1e-4f) << what << (backend == Backend::kXnnpack ? " xnnpack" : " reference");
+    EXPECT_LE(max_diff, 1e-4f) << what
+                               << (backend == Backend::kXnnpack ? " xnnpack" : " reference");
   }
 }
 
@@ -296,6 +307,80 @@ TEST(Train, ExportMatchesEngineOriginal) {
 TEST(Train, ExportMatchesEngineToy) {
   auto net = ToyNet(4);  // dropout, max pool, depthwise, dense over a flattened map
   CheckExport(*net, "toy");
+}
+
+// A small pretrained-looking extractor built in code: conv 3x3 s2 + relu, a depthwise conv with no
+// bias, an add, global average pool, reshape to [1, F].
+std::shared_ptr<const Graph> TinyExtractor(int size) {
+  Rng rng(5);
+  auto rand = [&](size_t n) {
+    std::vector<float> v(n);
+    for (float& x : v) x = rng.Uniform(-0.5f, 0.5f);
+    return v;
+  };
+  GraphBuilder gb;
+  int32_t t = gb.Input("input", {1, size, size, 3});
+  const int32_t w = gb.Constant("c/w", {8, 3, 3, 3}, rand(8 * 27), true);
+  const int32_t b = gb.Constant("c/b", {8}, rand(8));
+  const int32_t c = gb.Op("conv2d", "c", {t, w, b},
+                          {{"stride", Attr::Ints({2, 2})},
+                           {"padding", Attr::Ints({0, 0, 1, 1})},
+                           {"clamp", Attr::Floats({0.f, 1e30f})}});
+  const int32_t dw = gb.Constant("d/w", {1, 3, 3, 8}, rand(72));
+  const int32_t d = gb.Op("depthwise_conv2d", "d", {c, dw, kNoTensor},
+                          {{"stride", Attr::Ints({1, 1})}, {"padding", Attr::Ints({1, 1, 1, 1})}});
+  t = gb.Op("add", "sum", {c, d});
+  t = gb.Op("global_avg_pool", "pool", {t});
+  t = gb.Op("reshape", "features", {t}, {{"shape", Attr::Ints({1, 8})}});
+  auto g = std::make_shared<Graph>();
+  EXPECT_TRUE(gb.Finish({t}, g.get()).ok());
+  return g;
+}
+
+TEST(Train, FrozenLayerIsTheEnginesForward) {
+  auto extractor = TinyExtractor(12);
+  std::unique_ptr<Frozen> frozen;
+  ASSERT_TRUE(Frozen::Create(extractor, &frozen).ok());
+  Rng rng(3);
+  const Tensor x = RandomTensor(5, 12, 12, 3, &rng);
+  Tensor y;
+  frozen->Forward(x, &y, true);
+  ASSERT_TRUE(frozen->status().ok());
+  ASSERT_EQ(y.c, 8);
+  std::unique_ptr<Runtime> rt;
+  RuntimeOptions ro;
+  ro.backend = Backend::kReference;
+  ASSERT_TRUE(Runtime::Create(extractor, ro, &rt).ok());
+  for (int i = 0; i < x.n; ++i) {
+    std::copy(x.data() + size_t(i) * x.PerSample(), x.data() + size_t(i + 1) * x.PerSample(),
+              rt->input(0));
+    ASSERT_TRUE(rt->Run().ok());
+    for (int k = 0; k < 8; ++k)
+      EXPECT_NEAR(y.data()[size_t(i) * 8 + size_t(k)], rt->output(0)[k], 1e-5f);
+  }
+  // Wrong input size: an error, NaN features, no crash.
+  Tensor bad(1, 10, 10, 3);
+  frozen->Forward(bad, &y, false);
+  EXPECT_FALSE(frozen->status().ok());
+  EXPECT_TRUE(std::isnan(y.data()[0]));
+  // Not an image model / no graph.
+  GraphBuilder gb;
+  const int32_t in = gb.Input("in", {1, 4});
+  auto flat = std::make_shared<Graph>();
+  ASSERT_TRUE(
+      gb.Finish({gb.Op("clamp", "c", {in}, {{"clamp", Attr::Floats({0.f, 1.f})}})}, flat.get())
+          .ok());
+  EXPECT_FALSE(Frozen::Create(flat, &frozen).ok());
+}
+
+TEST(Train, ExportMatchesEngineFrozenHead) {
+  std::unique_ptr<Net> net;
+  ASSERT_TRUE(BuildFrozenHead(TinyExtractor(16), 6, 3, 0.2f, 1, &net).ok());
+  const auto params = net->NumParams();
+  EXPECT_EQ(params, 8 * 6 + 6 + 6 * 3 + 3);  // only the head is trained
+  CheckExport(*net, "frozen head");
+  std::unique_ptr<Net> bad;
+  EXPECT_FALSE(BuildFrozenHead(TinyExtractor(16), -1, 3, 0.2f, 1, &bad).ok());
 }
 
 }  // namespace

@@ -2,10 +2,13 @@
 //   facemask detect [--json] [--annotate DIR] [--min-score S] [--detector FILE]
 //                   [--classifier FILE | --no-classifier] [--threads N] IMAGE_OR_DIR...
 //   facemask convert INPUT -o OUTPUT [--labels a,b,...] [--scale S] [--mean M] [--bgr]
+//                    [--input-size S] [--features BLOCKS] [--fp32]   (the last three: face-api.js)
 //   facemask classify --model FILE [--json] [--threads N] IMAGE_OR_DIR...
 // detect and classify print one JSON object per image with --json (JSON Lines); a file that
 // cannot be read gives {"file": ..., "error": ...} and the batch goes on. convert takes a Keras
-// .h5, a TensorFlow.js graph model or layers model (model.json) and writes a .fmm classifier.
+// .h5, a TensorFlow.js graph model or layers model (model.json), or a face-api.js weights
+// manifest (face_expression_model) and writes a .fmm classifier (or, with --features, face-api's
+// pretrained feature extractor for the trainer).
 // Exit status: 0 all files fine, 1 some failed, 2 usage or model errors.
 #include <algorithm>
 #include <chrono>
@@ -43,6 +46,7 @@ int Usage(const char* message = nullptr) {
       "                       [--classifier FILE | --no-classifier] [--threads N]\n"
       "                       IMAGE_OR_DIR...\n"
       "       facemask convert INPUT -o OUTPUT [--labels a,b,...] [--scale S] [--mean M] [--bgr]\n"
+      "                        [--input-size S] [--features BLOCKS] [--fp32]\n"
       "                (INPUT: Keras .h5, TensorFlow.js graph or layers model.json;\n"
       "                 the model sees pixel * S - M, channels RGB or BGR)\n"
       "       facemask classify --model FILE [--json] [--threads N] IMAGE_OR_DIR...\n"
@@ -215,10 +219,17 @@ int Convert(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) {
     const std::string a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-    if (a == "-o" || a == "--labels" || a == "--scale" || a == "--mean") {
+    if (a == "-o" || a == "--labels" || a == "--scale" || a == "--mean" || a == "--input-size" ||
+        a == "--features") {
       if (!v) return Usage((a + " needs a value").c_str());
       ++i;
       if (a == "-o") output = v;
+      float n = 0;
+      if ((a == "--input-size" || a == "--features") &&
+          (!ParseFloat(v, &n) || n != std::floor(n) || n < 1 || n > 448))
+        return Usage((a + " needs a whole number").c_str());
+      if (a == "--input-size") options.input_size = int(n);
+      if (a == "--features") options.feature_blocks = int(n);
       if ((a == "--scale" && !ParseFloat(v, &options.scale)) ||
           (a == "--mean" && !ParseFloat(v, &options.mean)))
         return Usage((a + " needs a number").c_str());
@@ -230,6 +241,8 @@ int Convert(int argc, char** argv) {
       }
     } else if (a == "--bgr") {
       options.bgr = true;
+    } else if (a == "--fp32") {
+      options.fp32 = true;
     } else if (a.size() > 1 && a[0] == '-') {
       return Usage(("unknown option " + a).c_str());
     } else if (input.empty()) {
@@ -253,9 +266,13 @@ int Convert(int argc, char** argv) {
     return 1;
   }
   const fm::Shape& in = graph.ShapeOf(graph.inputs[0]);
-  std::printf("%s: %s model, input %s, labels %s, %zu nodes\n", output.c_str(),
+  std::printf("%s: %s model, input %s, %s %s, %zu nodes\n", output.c_str(),
               fm::ModelFormatName(format), fm::ShapeToString(in).c_str(),
-              graph.metadata["labels"].c_str(), graph.nodes.size());
+              graph.metadata["kind"] == "features" ? "features" : "labels",
+              graph.metadata["kind"] == "features"
+                  ? fm::ShapeToString(graph.ShapeOf(graph.outputs[0])).c_str()
+                  : graph.metadata["labels"].c_str(),
+              graph.nodes.size());
   return 0;
 }
 

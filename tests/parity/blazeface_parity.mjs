@@ -12,9 +12,10 @@
 // Exit codes: 0 agree, 1 disagree or error, 77 skipped (npm packages or tfjs files missing).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import { loadTfjsCpu } from './tfjs_cpu.mjs';
 
 const SKIP = 77;
 const args = process.argv.slice(2);
@@ -38,15 +39,7 @@ if (!existsSync(join(tfjsDir, 'facemesh-detection-short.json'))) {
   console.log(`SKIP: the tfjs model files are not in ${tfjsDir} (run tools/fetch-models)`);
   process.exit(SKIP);
 }
-const require = createRequire(join(nodeModules, '..', 'package.json'));
-// Quiet the "install the node backend" banner: this check wants the pure JS CPU kernels.
-const quiet = (print) => (...a) => {
-  if (!String(a[0]).includes('tfjs-node') && !/^=+$/.test(String(a[0]).trim())) print(...a);
-};
-console.log = quiet(console.log);
-console.warn = quiet(console.warn);
-const tf = require('@tensorflow/tfjs');
-await tf.setBackend('cpu');
+const tf = await loadTfjsCpu(nodeModules);
 
 const MODELS = [
   { name: 'short', tfjs: 'facemesh-detection-short', fmm: 'blazeface-short.fmm', output: 'Identity' },

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "face_api.h"
 #include "keras_h5.h"
 #include "tfjs_convert.h"
 #include "tfjs_layers.h"
@@ -21,6 +22,8 @@ const char* ModelFormatName(ModelFormat f) {
       return "tfjs-graph";
     case ModelFormat::kTfjsLayers:
       return "tfjs-layers";
+    case ModelFormat::kFaceApi:
+      return "face-api";
   }
   return "?";
 }
@@ -37,6 +40,18 @@ Status DetectModelFormat(const std::string& path, ModelFormat* format) {
                   "as .h5 (model.save('model.h5')) or convert it to TensorFlow.js");
   size_t k = 0;
   while (k < size_t(got) && std::isspace(static_cast<unsigned char>(head[k]))) ++k;
+  if (k < size_t(got) && head[k] == '[') {
+    std::ostringstream text;
+    f.clear();
+    f.seekg(0);
+    text << f.rdbuf();
+    if (!LooksLikeFaceApiManifest(text.str()))
+      return Errorf(path,
+                    ": a JSON list that is not a face-api.js weights manifest (expected weights "
+                    "named dense0/conv0/...)");
+    *format = ModelFormat::kFaceApi;
+    return Status::Ok();
+  }
   if (k == size_t(got) || head[k] != '{') {
     *format = ModelFormat::kKerasH5;  // the HDF5 reader says so when it is not HDF5
     return Status::Ok();
@@ -108,6 +123,40 @@ Status ImportModel(const std::string& path, const ImportOptions& options, Graph*
   FM_RETURN_IF_ERROR(DetectModelFormat(path, &format));
   if (format_out) *format_out = format;
   Graph g;
+  if (format != ModelFormat::kFaceApi &&
+      (options.input_size || options.feature_blocks || options.fp32))
+    return Errorf(path,
+                  ": --input-size, --features and --fp32 apply to face-api.js manifests only");
+  if (format == ModelFormat::kFaceApi) {
+    if (options.scale != 1.f || options.mean != 0.f || options.bgr)
+      return Errorf(path,
+                    ": a face-api.js model has fixed preprocessing; --scale, --mean and --bgr "
+                    "do not apply");
+    FaceApiOptions fo;
+    fo.force_fp32 = options.fp32;
+    if (options.input_size) fo.input_size = options.input_size;
+    if (options.feature_blocks) {
+      fo.blocks = options.feature_blocks;
+      fo.features_only = true;
+    }
+    FM_RETURN_IF_ERROR(ConvertFaceApi(path, fo, &g));
+    if (fo.features_only) {
+      if (!options.labels.empty()) return Errorf(path, ": a feature extractor has no labels");
+      g.metadata["kind"] = "features";
+      *out = std::move(g);
+      return Status::Ok();
+    }
+    std::vector<std::string> labels = options.labels;
+    if (labels.empty()) labels = FaceApiExpressionLabels();
+    if (labels.size() != FaceApiExpressionLabels().size())
+      return Errorf(path, ": the model has 7 outputs but ", labels.size(), " labels were given");
+    std::string joined;
+    for (const std::string& l : labels) joined += (joined.empty() ? "" : ",") + l;
+    g.metadata["kind"] = "classifier";
+    g.metadata["labels"] = joined;
+    *out = std::move(g);
+    return Status::Ok();
+  }
   if (format == ModelFormat::kTfjsGraph) {
     FM_RETURN_IF_ERROR(ConvertTfjsGraph(path, TfjsConvertOptions(), &g));
   } else if (format == ModelFormat::kTfjsLayers) {

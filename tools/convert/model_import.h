@@ -15,7 +15,7 @@
 
 namespace fm {
 
-enum class ModelFormat { kKerasH5, kTfjsGraph, kTfjsLayers };
+enum class ModelFormat { kKerasH5, kTfjsGraph, kTfjsLayers, kFaceApi };
 const char* ModelFormatName(ModelFormat f);
 
 // Looks at the file's first bytes (and, for JSON, its "format" / modelTopology).
@@ -26,6 +26,12 @@ struct ImportOptions {
   float scale = 1.f;                // tensor = pixel * scale - mean
   float mean = 0.f;
   bool bgr = false;
+  // face-api.js manifests only (their preprocessing is fixed; scale/mean/bgr must stay default):
+  int input_size = 0;      // 0 = 112
+  bool fp32 = false;       // keep float32 weights (default float16: the source is 8-bit)
+  int feature_blocks = 0;  // 1..4: the pretrained feature extractor cut after that many dense
+                           // blocks, output [1, channels], kind=features; 0 = the whole
+                           // expression classifier
 };
 
 Status ImportModel(const std::string& path, const ImportOptions& options, Graph* out,

@@ -137,12 +137,39 @@ KerasArray Decode(const json& w, const std::vector<uint8_t>& bytes, uint64_t* of
   return a;
 }
 
-void Read(const std::string& path, KerasModelSource* out) {
+std::string ReadText(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) Fail("cannot open the file");
   std::ostringstream text;
   text << f.rdbuf();
-  const json model = json::parse(text.str());
+  return text.str();
+}
+
+std::string DirOf(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  return dir.empty() ? "/" : dir;
+}
+
+// Every weight of every group of a weightsManifest, in manifest order.
+std::vector<KerasArray> ReadManifest(const json& manifest, const std::string& dir) {
+  if (!manifest.is_array()) Fail("weightsManifest must be a list");
+  std::vector<KerasArray> arrays;
+  for (size_t g = 0; g < manifest.size(); ++g) {
+    const std::string group = "weightsManifest[" + std::to_string(g) + "]";
+    const std::vector<uint8_t> bytes = ReadShards(Member(manifest[g], "paths", group), dir, group);
+    const json& weights = Member(manifest[g], "weights", group);
+    if (!weights.is_array()) Fail(group, ": 'weights' must be a list");
+    uint64_t offset = 0;
+    for (const json& w : weights) arrays.push_back(Decode(w, bytes, &offset, group));
+    if (offset != bytes.size())
+      Fail(group, ": the manifest describes ", offset, " bytes but the shards hold ", bytes.size());
+  }
+  return arrays;
+}
+
+void Read(const std::string& path, KerasModelSource* out) {
+  const json model = json::parse(ReadText(path));
   if (!model.is_object()) Fail("expected a JSON object");
   if (model.contains("format") && model["format"] != "layers-model")
     Fail("format is not 'layers-model'");
@@ -151,45 +178,45 @@ void Read(const std::string& path, KerasModelSource* out) {
   if (!config.is_object() || !config.contains("class_name"))
     Fail("modelTopology holds no Keras model config");
   out->config_json = config.dump();
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
-  const json& manifest = Member(model, "weightsManifest", "model.json");
-  if (!manifest.is_array()) Fail("weightsManifest must be a list");
-  for (size_t g = 0; g < manifest.size(); ++g) {
-    const std::string group = "weightsManifest[" + std::to_string(g) + "]";
-    const std::vector<uint8_t> bytes =
-        ReadShards(Member(manifest[g], "paths", group), dir.empty() ? "/" : dir, group);
-    const json& weights = Member(manifest[g], "weights", group);
-    if (!weights.is_array()) Fail(group, ": 'weights' must be a list");
-    uint64_t offset = 0;
-    for (const json& w : weights) {
-      KerasArray a = Decode(w, bytes, &offset, group);
-      const std::string layer = LayerOf(a.name);
-      if (layer.empty()) Fail("weight '", a.name, "': the name does not say its layer");
-      out->weights[layer].push_back(std::move(a));
-    }
-    if (offset != bytes.size())
-      Fail(group, ": the manifest describes ", offset, " bytes but the shards hold ", bytes.size());
+  for (KerasArray& a : ReadManifest(Member(model, "weightsManifest", "model.json"), DirOf(path))) {
+    const std::string layer = LayerOf(a.name);
+    if (layer.empty()) Fail("weight '", a.name, "': the name does not say its layer");
+    out->weights[layer].push_back(std::move(a));
+  }
+}
+
+template <typename Fn>
+Status Guard(const std::string& path, Fn fn) {
+  try {
+    fn();
+    return Status::Ok();
+  } catch (const LayersError& e) {
+    return Errorf(path, ": ", e.what());
+  } catch (const json::parse_error& e) {
+    return Errorf(path, ": not valid JSON: ", e.what());
+  } catch (const json::exception& e) {
+    return Errorf(path, ": malformed field: ", e.what());
+  } catch (const std::bad_alloc&) {
+    return Errorf(path, ": out of memory while reading");
   }
 }
 
 }  // namespace
 
 Status ReadTfjsLayers(const std::string& model_json_path, KerasModelSource* out) {
-  try {
-    KerasModelSource src;
-    Read(model_json_path, &src);
-    *out = std::move(src);
-    return Status::Ok();
-  } catch (const LayersError& e) {
-    return Errorf(model_json_path, ": ", e.what());
-  } catch (const json::parse_error& e) {
-    return Errorf(model_json_path, ": not valid JSON: ", e.what());
-  } catch (const json::exception& e) {
-    return Errorf(model_json_path, ": malformed field: ", e.what());
-  } catch (const std::bad_alloc&) {
-    return Errorf(model_json_path, ": out of memory while reading");
-  }
+  KerasModelSource src;
+  FM_RETURN_IF_ERROR(Guard(model_json_path, [&] { Read(model_json_path, &src); }));
+  *out = std::move(src);
+  return Status::Ok();
+}
+
+Status ReadWeightsManifest(const std::string& manifest_path, std::vector<KerasArray>* out) {
+  std::vector<KerasArray> arrays;
+  FM_RETURN_IF_ERROR(Guard(manifest_path, [&] {
+    arrays = ReadManifest(json::parse(ReadText(manifest_path)), DirOf(manifest_path));
+  }));
+  *out = std::move(arrays);
+  return Status::Ok();
 }
 
 Status ConvertTfjsLayers(const std::string& model_json_path, const KerasConvertOptions& options,

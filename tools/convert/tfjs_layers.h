@@ -9,6 +9,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "graph.h"
 #include "keras_layers.h"
@@ -18,6 +19,10 @@ namespace fm {
 
 // Reads model.json and its shards (relative to model.json's directory).
 Status ReadTfjsLayers(const std::string& model_json_path, KerasModelSource* out);
+
+// Reads a bare weights manifest (a JSON list of {paths, weights} groups, the way face-api.js
+// ships its models) and its shards, relative to the manifest's directory; arrays in manifest order.
+Status ReadWeightsManifest(const std::string& manifest_path, std::vector<KerasArray>* out);
 
 // ReadTfjsLayers + ConvertKerasModel.
 Status ConvertTfjsLayers(const std::string& model_json_path, const KerasConvertOptions& options,

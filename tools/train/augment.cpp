@@ -280,7 +280,7 @@ void MakeInput(const CropSet& set, size_t index, const AugmentOptions& aug, uint
                const InputNorm& norm, float* out) {
   std::vector<float> img;
   MakeCrop(set, index, aug, seed, &img);
-  for (size_t i = 0; i < img.size(); ++i) out[i] = img[i] * norm.scale + norm.offset;
+  for (size_t i = 0; i < img.size(); ++i) out[i] = img[i] * norm.scale + norm.offset[i % 3];
 }
 
 void MakeAugmentedRgb(const CropSet& set, size_t index, const AugmentOptions& aug, uint64_t seed,

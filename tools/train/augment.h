@@ -38,8 +38,10 @@ struct AugmentOptions {
   float occlude = 0.15f;
 };
 
+// tensor = pixel * scale + offset[channel]
 struct InputNorm {
-  float scale = 1.f / 127.5f, offset = -1.f;
+  float scale = 1.f / 127.5f;
+  float offset[3] = {-1.f, -1.f, -1.f};
 };
 
 // Writes set.size^2 * 3 floats. Without augmentation this is the exact (pipeline) crop.

@@ -1,7 +1,8 @@
 // main.cpp - fm_train, the native trainer of the mask classifier.
 //   fm_train crops [--data DIR] [--detector F.fmm | --no-detector] [--size 64] [--context 1.5]
 //                  [--margin 1.3] [--min-scene-px 16] [--limit N] [--cache FILE]
-//   fm_train fit   [--arch mobile|original] [--size 64] [--width 1] [--epochs 30] [--batch 64]
+//   fm_train fit   [--arch mobile|original|frozen] [--extractor F.fmm] [--hidden N] [--size 64]
+//   [--width 1] [--epochs 30] [--batch 64]
 //                  [--seed 1] [--optimizer adam|sgd] [--lr 2e-3] [--weight-decay 1e-4]
 //                  [--label-smoothing 0.05] [--no-class-weights] [--patience 8] [--dropout 0.2]
 //                  [--limit N] [--no-augment] [--fp16] [--cache FILE] [--out model.fmm]
@@ -84,6 +85,10 @@ int main(int argc, char** argv) {
       threads = std::stoi(next());
     else if (a == "--arch")
       fo.arch = next();
+    else if (a == "--extractor")
+      fo.extractor = next();
+    else if (a == "--hidden")
+      fo.hidden = std::stoi(next());
     else if (a == "--width")
       fo.width = std::stof(next());
     else if (a == "--epochs")
@@ -133,7 +138,11 @@ int main(int argc, char** argv) {
   }
   fm::train::SetThreads(threads);
   openblas_set_num_threads(1);  // batches are split by the trainer's own threads
-  if (fo.arch != "mobile" && fo.arch != "original") return Usage();
+  if (fo.arch != "mobile" && fo.arch != "original" && fo.arch != "frozen") return Usage();
+  if ((fo.arch == "frozen") != !fo.extractor.empty()) {
+    std::fprintf(stderr, "fm_train: --arch frozen and --extractor go together\n");
+    return 2;
+  }
   if (fo.opt.type != "adam" && fo.opt.type != "sgd") return Usage();
 
   if (cmd == "crops") {

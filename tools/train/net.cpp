@@ -5,6 +5,7 @@
 #include <limits>
 #include <sstream>
 
+#include "frozen.h"
 #include "graph_builder.h"
 
 namespace fm::train {
@@ -87,6 +88,28 @@ std::unique_ptr<Net> BuildMobile(int size, float width, int classes, float dropo
   return net;
 }
 
+Status BuildFrozenHead(std::shared_ptr<const Graph> extractor, int hidden, int classes,
+                       float dropout, uint64_t seed, std::unique_ptr<Net>* out) {
+  if (hidden < 0 || hidden > 4096) return Errorf("hidden units ", hidden, " outside 0..4096");
+  std::unique_ptr<Frozen> frozen;
+  FM_RETURN_IF_ERROR(Frozen::Create(std::move(extractor), &frozen));
+  Rng rng(seed);
+  const int size = frozen->size;
+  int c = frozen->features;
+  auto net = std::make_unique<Net>(size, size, 3);
+  net->Add(std::move(frozen));
+  if (dropout > 0) net->Add(std::make_unique<Dropout>(dropout, rng.Next()));
+  if (hidden > 0) {
+    net->Add(std::make_unique<Dense>(c, hidden, &rng));
+    net->Add(std::make_unique<Activation>(std::numeric_limits<float>::infinity()));
+    if (dropout > 0) net->Add(std::make_unique<Dropout>(dropout, rng.Next()));
+    c = hidden;
+  }
+  net->Add(std::make_unique<Dense>(c, classes, &rng));
+  *out = std::move(net);
+  return Status::Ok();
+}
+
 std::unique_ptr<Net> BuildOriginal(int size, int classes, uint64_t seed) {
   Rng rng(seed);
   auto net = std::make_unique<Net>(size, size, 3);
@@ -125,7 +148,25 @@ Status ExportGraph(Net& net, const ExportOptions& o, Graph* graph) {
     auto* conv = dynamic_cast<Conv2D*>(layer);
     auto* dw = dynamic_cast<DepthwiseConv2D*>(layer);
     auto* dense = dynamic_cast<Dense*>(layer);
-    if (conv || dw || dense) {
+    if (auto* frozen = dynamic_cast<Frozen*>(layer)) {
+      // The pretrained graph, node by node, in front of the head.
+      if (i != 0) return Errorf("export: the frozen layer must be the first layer");
+      const Graph& g = *frozen->graph;
+      std::vector<int32_t> map(g.tensors.size(), kNoTensor);
+      map[size_t(g.inputs[0])] = t;
+      for (size_t k = 0; k < g.tensors.size(); ++k) {
+        const fm::Tensor& src = g.tensors[k];
+        if (src.kind == TensorKind::kConstant)
+          map[k] = gb.Constant("frozen/" + src.name, src.shape, src.data, src.store_fp16 || o.fp16);
+      }
+      for (const Node& n : g.nodes) {
+        std::vector<int32_t> in;
+        for (int32_t x : n.inputs) in.push_back(x == kNoTensor ? kNoTensor : map[size_t(x)]);
+        map[size_t(n.output)] = gb.Op(n.op, "frozen/" + n.name, in, n.attrs);
+      }
+      t = map[size_t(g.outputs[0])];
+      FM_RETURN_IF_ERROR(gb.status());
+    } else if (conv || dw || dense) {
       // Weights as [out, ...] rows (conv, dense) or [k, k, c] (depthwise; channel fastest).
       std::vector<float> w = conv ? conv->w.value : dw ? dw->w.value : dense->w.value;
       const int outs = conv ? conv->cout : dw ? dw->c : dense->out;
@@ -205,7 +246,9 @@ Status ExportGraph(Net& net, const ExportOptions& o, Graph* graph) {
   gb.Metadata("kind", "classifier");
   gb.Metadata("labels", labels);
   gb.Metadata("norm_scale", num(o.norm_scale));
-  gb.Metadata("norm_offset", num(o.norm_offset));
+  std::string offsets;
+  for (float v : o.norm_offset) offsets += (offsets.empty() ? "" : ",") + num(v);
+  gb.Metadata("norm_offset", offsets);
   gb.Metadata("channel_order", "rgb");
   gb.Metadata("crop_margin", num(o.crop_margin));
   for (const auto& kv : o.extra_metadata) gb.Metadata(kv.first, kv.second);

@@ -41,13 +41,18 @@ class Net {
 // MobileNet-style: 3x3 stride-2 stem, depthwise-separable blocks (dw 3x3 + BN + relu6, pw 1x1 +
 // BN + relu6), global average pool, dropout, dense. `width` scales every channel count.
 std::unique_ptr<Net> BuildMobile(int size, float width, int classes, float dropout, uint64_t seed);
+// Approach (b): a frozen pretrained feature extractor (frozen.h; its input size is the net's),
+// then dropout, an optional hidden dense layer (relu) and the classifying dense layer.
+Status BuildFrozenHead(std::shared_ptr<const Graph> extractor, int hidden, int classes,
+                       float dropout, uint64_t seed, std::unique_ptr<Net>* out);
 // The original project's Keras CNN: conv 32/64/128 (3x3, relu, 2x2 max pool), dense 128, dropout
 // 0.5, dense; no batch-norm.
 std::unique_ptr<Net> BuildOriginal(int size, int classes, uint64_t seed);
 
 struct ExportOptions {
   std::vector<std::string> labels = {"with_mask", "without_mask", "mask_worn_incorrectly"};
-  float norm_scale = 1.f / 127.5f, norm_offset = -1.f;
+  float norm_scale = 1.f / 127.5f;
+  std::vector<float> norm_offset = {-1.f};  // one value, or one per channel
   float crop_margin = 1.3f;
   bool fp16 = false;  // store weights as float16 (halves the file)
   std::vector<std::pair<std::string, std::string>> extra_metadata;

@@ -9,6 +9,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "frozen.h"
 #include "loss.h"
 #include "model_format.h"
 #include "pipeline.h"
@@ -96,9 +97,30 @@ Status Fit(const FitOptions& o) {
     for (float& w : loss_opt.class_weights) w = float(w * kNumClasses / sum);
   }
 
-  std::unique_ptr<Net> net = o.arch == "original"
-                                 ? BuildOriginal(o.size, kNumClasses, o.seed)
-                                 : BuildMobile(o.size, o.width, kNumClasses, o.dropout, o.seed);
+  std::unique_ptr<Net> net;
+  InputNorm norm;
+  if (o.arch == "frozen") {
+    // A head on a pretrained extractor: its input size and normalisation are the model's.
+    auto extractor = std::make_shared<Graph>();
+    FM_RETURN_IF_ERROR(ReadModelFile(o.extractor, extractor.get()));
+    Normalization n;
+    FM_RETURN_IF_ERROR(ReadNormalization(*extractor, &n).Prefix(o.extractor + ": "));
+    if (n.bgr || n.scale[0] != n.scale[1] || n.scale[0] != n.scale[2])
+      return Errorf(o.extractor, ": the trainer needs RGB input with one norm_scale");
+    norm.scale = n.scale[0];
+    for (int c = 0; c < 3; ++c) norm.offset[c] = n.offset[c];
+    FM_RETURN_IF_ERROR(BuildFrozenHead(extractor, o.hidden, kNumClasses, o.dropout, o.seed, &net));
+    if (net->in_h != o.size)
+      return Errorf(o.extractor, ": input is ", net->in_h, " px but the crop cache is ", o.size);
+  } else if (o.arch == "original") {
+    net = BuildOriginal(o.size, kNumClasses, o.seed);
+  } else {
+    net = BuildMobile(o.size, o.width, kNumClasses, o.dropout, o.seed);
+  }
+  auto frozen_status = [&]() {
+    auto* f = dynamic_cast<Frozen*>(net->layers.front().get());
+    return f ? f->status() : Status::Ok();
+  };
   std::printf(
       "fit: %s %dpx width %.2f: %lld parameters, %.2f M MACs; train %zu (mask %d, no mask "
       "%d, incorrect %d), val %zu, scenes dev >= %d px %zu; %d threads\n",
@@ -111,7 +133,6 @@ Status Fit(const FitOptions& o) {
   std::fflush(stdout);
 
   Optimizer opt(net->Params(), o.opt);
-  const InputNorm norm;
   const size_t per = size_t(o.size) * size_t(o.size) * 3;
   const int steps_per_epoch = int((train.size() + size_t(o.batch) - 1) / size_t(o.batch));
   std::vector<EpochStats> history;
@@ -162,6 +183,7 @@ Status Fit(const FitOptions& o) {
     for (size_t i = 0; i < val.size(); ++i) cv.Add(set.samples[val[i]].label, pv[i]);
     std::vector<int> pd = Predict(*net, set, dev, norm, nullptr);
     for (size_t i = 0; i < dev.size(); ++i) cd.Add(set.samples[dev[i]].label, pd[i]);
+    FM_RETURN_IF_ERROR(frozen_status());
     st.val_bacc = cv.BalancedAccuracy();
     st.dev_bacc = cd.BalancedAccuracy();
     st.seconds = Now() - t0;
@@ -193,12 +215,19 @@ Status Fit(const FitOptions& o) {
   // Export, then measure the exported file through the engine.
   ExportOptions eo;
   eo.norm_scale = norm.scale;
-  eo.norm_offset = norm.offset;
+  eo.norm_offset = {norm.offset[0]};
+  if (norm.offset[1] != norm.offset[0] || norm.offset[2] != norm.offset[0])
+    eo.norm_offset = {norm.offset[0], norm.offset[1], norm.offset[2]};
   eo.crop_margin = set.margin;
   eo.fp16 = o.fp16;
   std::ostringstream desc;
-  desc << "fm_train fit --arch " << o.arch << " --size " << o.size << " --width " << o.width
-       << " --seed " << o.seed << "; best epoch " << best_epoch;
+  desc << "fm_train fit --arch " << o.arch << " --size " << o.size;
+  if (o.arch == "frozen")
+    desc << " --extractor " << o.extractor.substr(o.extractor.rfind('/') + 1) << " --hidden "
+         << o.hidden;
+  else
+    desc << " --width " << o.width;
+  desc << " --seed " << o.seed << "; best epoch " << best_epoch;
   eo.extra_metadata = {{"trained_by", desc.str()}};
   auto graph = std::make_shared<Graph>();
   FM_RETURN_IF_ERROR(ExportGraph(*net, eo, graph.get()));

@@ -20,7 +20,9 @@
 namespace fm::train {
 
 struct FitOptions {
-  std::string arch = "mobile";  // mobile | original
+  std::string arch = "mobile";  // mobile | original | frozen (a head on `extractor`)
+  std::string extractor;        // frozen: a .fmm feature extractor (facemask convert --features)
+  int hidden = 0;               // frozen: units of the optional hidden layer
   int size = 64;
   float width = 1.f;
   float dropout = 0.2f;
