@@ -41,7 +41,7 @@ struct Tensor {
   Shape shape;
   TensorKind kind = TensorKind::kActivation;
   std::vector<float> data;  // constants only: NumElements(shape) values
-  bool store_fp16 = false;  // serialisation hint: store this constant as float16
+  bool store_fp16 = false;  // serialisation hint: store as float16 (dense, or sparse if shorter)
 };
 
 struct Attr {

@@ -18,7 +18,30 @@ constexpr uint32_t kMaxAttrs = 32;
 constexpr uint32_t kMaxAttrValues = 64;
 constexpr uint32_t kNoTensorIndex = 0xFFFFFFFFu;
 
-enum StorageKind : uint8_t { kStoreActivation = 0, kStoreF32 = 1, kStoreF16 = 2 };
+enum StorageKind : uint8_t {
+  kStoreActivation = 0,
+  kStoreF32 = 1,
+  kStoreF16 = 2,
+  kStoreF16Sparse = 3,  // bitmap of non-zeros, signs of the zeros, then the non-zero float16s
+};
+
+// Byte sizes of the three parts of a float16 sparse blob (kind 3). Both bitmaps are padded to
+// whole 16-bit words, so the values that follow are 2-byte aligned.
+struct SparseLayout {
+  uint64_t bitmap;  // bit i (byte i / 8, bit i % 8) set = element i is stored
+  uint64_t signs;   // one bit per zero element, in element order: set = -0.0
+  uint64_t values;  // the stored elements' float16 bits, in element order
+  uint64_t total() const { return bitmap + signs + values; }
+};
+
+SparseLayout SparseF16Layout(uint64_t count, uint64_t nonzeros) {
+  return {(count + 15) / 16 * 2, (count - nonzeros + 15) / 16 * 2, 2 * nonzeros};
+}
+
+// +0.0 or -0.0: left out of a sparse blob's values.
+bool IsZeroHalf(uint16_t h) {
+  return (h & 0x7FFF) == 0;
+}
 
 // Bounds-checked little-endian reader over the graph section. Every read reports the byte offset
 // (from the start of the file) where it failed.
@@ -94,6 +117,77 @@ uint64_t LoadU64(const uint8_t* p) {
   return uint64_t(LoadU32(p)) | uint64_t(LoadU32(p + 4)) << 32;
 }
 
+std::string Hex16(uint16_t h) {
+  static const char* digits = "0123456789abcdef";
+  std::string s = "0x";
+  for (int shift = 12; shift >= 0; shift -= 4) s += digits[(h >> shift) & 0xF];
+  return s;
+}
+
+// Bits [used, 8 * bytes) of a bitmap are padding and must be 0.
+Status CheckBitmapPadding(const uint8_t* bits, uint64_t bytes, uint64_t used, const char* what,
+                          uint64_t at) {
+  for (uint64_t i = used; i < 8 * bytes; ++i)
+    if (bits[i >> 3] >> (i & 7) & 1)
+      return Errorf(what, ": padding bit ", i, " (byte ", at + (i >> 3), ") is set; bits ", used,
+                    "..", 8 * bytes - 1, " must be 0");
+  return Status::Ok();
+}
+
+// Index of the element that holds stored value `k` (the (k+1)-th set bit), for messages.
+uint64_t ElementOfStoredValue(const uint8_t* bitmap, uint64_t k) {
+  for (uint64_t i = 0;; ++i)
+    if (((bitmap[i >> 3] >> (i & 7)) & 1) && k-- == 0) return i;
+}
+
+// Expands a float16 sparse blob of `count` elements, `nonzeros` of them stored, into `out`. The
+// caller has checked that the blob's length matches SparseF16Layout; `at` is its file offset.
+// Every element's float16 bits are reproduced exactly, the sign of each zero included.
+Status DecodeSparseF16(const uint8_t* blob, uint64_t count, uint64_t nonzeros, uint64_t at,
+                       std::vector<float>* out) {
+  const SparseLayout layout = SparseF16Layout(count, nonzeros);
+  const uint64_t zeros = count - nonzeros;
+  const uint8_t* bitmap = blob;
+  const uint8_t* signs = bitmap + layout.bitmap;
+  const uint8_t* values = signs + layout.signs;
+  const uint64_t signs_at = at + layout.bitmap, values_at = signs_at + layout.signs;
+  FM_RETURN_IF_ERROR(CheckBitmapPadding(bitmap, layout.bitmap, count, "non-zero bitmap", at));
+  uint64_t set = 0;
+  for (uint64_t i = 0; i < layout.bitmap; ++i) set += uint64_t(__builtin_popcount(bitmap[i]));
+  if (set != nonzeros)
+    return Errorf("non-zero bitmap (bytes ", at, "..", signs_at - 1, ") has ", set,
+                  " bits set but the record says ", nonzeros, " non-zeros");
+  FM_RETURN_IF_ERROR(CheckBitmapPadding(signs, layout.signs, zeros, "zero-sign bitmap", signs_at));
+  // Three passes, so that no branch depends on the (random) bitmap: the stored values and the
+  // zeros as float32 bit patterns (each list with one spare entry), then a branch-free merge.
+  std::vector<uint32_t> stored(size_t(nonzeros) + 1), zero(size_t(zeros) + 1);
+  for (uint64_t k = 0; k < nonzeros; ++k) {
+    const uint16_t h = uint16_t(values[2 * k] | values[2 * k + 1] << 8);
+    if (IsZeroHalf(h))
+      return Errorf("stored value ", k, " (element ", ElementOfStoredValue(bitmap, k), ") at byte ",
+                    values_at + 2 * k, " is ", h ? "-0.0" : "+0.0",
+                    "; zeros must be left out of the bitmap, not stored");
+    if ((h & 0x7C00) == 0x7C00)
+      return Errorf("stored value ", k, " (element ", ElementOfStoredValue(bitmap, k), ") at byte ",
+                    values_at + 2 * k, " is not finite (float16 ", Hex16(h), ")");
+    const float f = HalfToFloat(h);
+    std::memcpy(&stored[size_t(k)], &f, 4);
+  }
+  for (uint64_t z = 0; z < zeros; ++z)
+    zero[size_t(z)] = uint32_t(signs[z >> 3] >> (z & 7) & 1) << 31;
+  out->resize(size_t(count));
+  float* dst = out->data();
+  uint64_t k = 0, z = 0;  // next stored value, next zero
+  for (uint64_t i = 0; i < count; ++i) {
+    const uint32_t is_stored = bitmap[i >> 3] >> (i & 7) & 1;
+    const uint32_t u = (stored[size_t(k)] & (0u - is_stored)) | (zero[size_t(z)] & (is_stored - 1));
+    std::memcpy(dst + i, &u, 4);
+    k += is_stored;
+    z += 1 - is_stored;
+  }
+  return Status::Ok();
+}
+
 Status ReadTensor(Reader& r, const uint8_t* data_section, uint64_t data_size, uint64_t data_offset,
                   Tensor* t) {
   FM_RETURN_IF_ERROR(r.String(&t->name, "tensor name"));
@@ -101,7 +195,8 @@ Status ReadTensor(Reader& r, const uint8_t* data_section, uint64_t data_size, ui
   uint8_t kind = 0, rank = 0;
   const uint64_t kind_at = r.offset();
   FM_RETURN_IF_ERROR(r.U8(&kind, "tensor kind"));
-  if (kind > kStoreF16) return Errorf("unknown storage kind ", int(kind), " at byte ", kind_at);
+  if (kind > kStoreF16Sparse)
+    return Errorf("unknown storage kind ", int(kind), " at byte ", kind_at);
   FM_RETURN_IF_ERROR(r.U8(&rank, "tensor rank"));
   if (rank < 1 || rank > kMaxRank)
     return Errorf("rank ", int(rank), " at byte ", r.offset() - 1, " is outside 1..", kMaxRank);
@@ -119,16 +214,36 @@ Status ReadTensor(Reader& r, const uint8_t* data_section, uint64_t data_size, ui
   FM_RETURN_IF_ERROR(r.U64(&offset, "data offset"));
   FM_RETURN_IF_ERROR(r.U64(&length, "data length"));
   const uint64_t count = uint64_t(NumElements(t->shape));
-  const uint64_t elem = kind == kStoreF32 ? 4 : 2;
-  if (length != count * elem)
-    return Errorf("data length ", length, " does not match shape ", ShapeToString(t->shape), " (",
-                  count * elem, " bytes as ", kind == kStoreF32 ? "float32" : "float16", ")");
+  uint32_t nonzeros = 0;
+  if (kind == kStoreF16Sparse) {
+    const uint64_t nonzeros_at = r.offset();
+    FM_RETURN_IF_ERROR(r.U32(&nonzeros, "non-zero count"));
+    if (nonzeros > count)
+      return Errorf("non-zero count ", nonzeros, " at byte ", nonzeros_at, " exceeds the ", count,
+                    " elements of shape ", ShapeToString(t->shape));
+    const SparseLayout layout = SparseF16Layout(count, nonzeros);
+    if (length != layout.total())
+      return Errorf("data length ", length, " does not match shape ", ShapeToString(t->shape),
+                    " with ", nonzeros, " non-zeros (", layout.total(),
+                    " bytes as float16 sparse: ", layout.bitmap, "-byte non-zero bitmap, ",
+                    layout.signs, "-byte zero-sign bitmap, ", layout.values, " bytes of values)");
+  } else {
+    const uint64_t elem = kind == kStoreF32 ? 4 : 2;
+    if (length != count * elem)
+      return Errorf("data length ", length, " does not match shape ", ShapeToString(t->shape), " (",
+                    count * elem, " bytes as ", kind == kStoreF32 ? "float32" : "float16", ")");
+  }
   if (offset > data_size || length > data_size - offset)
     return Errorf("data [", offset, ", +", length, ") lies outside the data section (", data_size,
                   " bytes at file offset ", data_offset, ")");
-  t->store_fp16 = kind == kStoreF16;
-  t->data.resize(size_t(count));
+  t->store_fp16 = kind != kStoreF32;
   const uint8_t* p = data_section + offset;
+  if (kind == kStoreF16Sparse) {
+    Status s = DecodeSparseF16(p, count, nonzeros, data_offset + offset, &t->data);
+    if (!s.ok()) return s.Prefix("float16 sparse data: ");
+    return Status::Ok();
+  }
+  t->data.resize(size_t(count));
   for (uint64_t i = 0; i < count; ++i) {
     if (kind == kStoreF32) {
       const uint32_t u = LoadU32(p + 4 * i);
@@ -307,9 +422,68 @@ class Writer {
   }
 };
 
+// A constant's blob as stored: float32, dense float16, or float16 sparse when that is shorter.
+struct EncodedConstant {
+  StorageKind kind = kStoreF32;
+  std::vector<uint8_t> bytes;
+  uint32_t nonzeros = 0;  // float16 sparse only
+};
+
+EncodedConstant EncodeConstant(const Tensor& t, Fp16Layout layout_choice) {
+  EncodedConstant e;
+  const uint64_t count = t.data.size();
+  if (!t.store_fp16) {
+    e.bytes.resize(size_t(4 * count));
+    for (uint64_t i = 0; i < count; ++i) {
+      uint32_t u = 0;
+      std::memcpy(&u, &t.data[size_t(i)], 4);
+      for (int b = 0; b < 4; ++b) e.bytes[size_t(4 * i) + size_t(b)] = uint8_t(u >> (8 * b));
+    }
+    return e;
+  }
+  std::vector<uint16_t> half(static_cast<size_t>(count));
+  uint32_t nonzeros = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    half[size_t(i)] = FloatToHalf(t.data[size_t(i)]);
+    nonzeros += !IsZeroHalf(half[size_t(i)]);
+  }
+  const SparseLayout layout = SparseF16Layout(count, nonzeros);
+  const bool sparse = layout_choice == Fp16Layout::kSparse ||
+                      (layout_choice == Fp16Layout::kSmaller && layout.total() < 2 * count);
+  if (!sparse) {
+    e.kind = kStoreF16;
+    e.bytes.resize(size_t(2 * count));
+    for (uint64_t i = 0; i < count; ++i) {
+      e.bytes[size_t(2 * i)] = uint8_t(half[size_t(i)]);
+      e.bytes[size_t(2 * i + 1)] = uint8_t(half[size_t(i)] >> 8);
+    }
+    return e;
+  }
+  e.kind = kStoreF16Sparse;
+  e.nonzeros = nonzeros;
+  e.bytes.assign(size_t(layout.total()), 0);
+  uint8_t* bitmap = e.bytes.data();
+  uint8_t* signs = bitmap + layout.bitmap;
+  uint8_t* values = signs + layout.signs;
+  uint64_t k = 0, z = 0;  // next stored value, next zero
+  for (uint64_t i = 0; i < count; ++i) {
+    const uint16_t h = half[size_t(i)];
+    if (!IsZeroHalf(h)) {
+      bitmap[i >> 3] |= uint8_t(1u << (i & 7));
+      values[2 * k] = uint8_t(h);
+      values[2 * k + 1] = uint8_t(h >> 8);
+      ++k;
+    } else {
+      if (h) signs[z >> 3] |= uint8_t(1u << (z & 7));  // -0.0
+      ++z;
+    }
+  }
+  return e;
+}
+
 }  // namespace
 
-Status WriteModel(const Graph& graph, std::vector<uint8_t>* out) {
+Status WriteModel(const Graph& graph, std::vector<uint8_t>* out, const WriteOptions& options) {
   if (!graph.validated()) return Errorf("WriteModel: the graph has not been validated");
   for (const auto& [k, v] : graph.metadata)
     if (k.size() > kMaxStringLength || v.size() > kMaxStringLength)
@@ -324,22 +498,17 @@ Status WriteModel(const Graph& graph, std::vector<uint8_t>* out) {
   for (const Tensor& t : graph.tensors) {
     g.String(t.name);
     const bool constant = t.kind == TensorKind::kConstant;
-    g.U8(!constant ? kStoreActivation : (t.store_fp16 ? kStoreF16 : kStoreF32));
+    EncodedConstant blob;
+    if (constant) blob = EncodeConstant(t, options.fp16_layout);
+    g.U8(constant ? blob.kind : kStoreActivation);
     g.U8(uint8_t(t.shape.size()));
     for (int64_t dim : t.shape) g.U32(uint32_t(dim));
     if (!constant) continue;
     while (d.bytes.size() % 16) d.U8(0);  // each blob 16-byte aligned
     g.U64(d.bytes.size());
-    g.U64(t.data.size() * (t.store_fp16 ? 2 : 4));
-    for (float v : t.data) {
-      if (t.store_fp16) {
-        const uint16_t h = FloatToHalf(v);
-        d.U8(uint8_t(h));
-        d.U8(uint8_t(h >> 8));
-      } else {
-        d.F32(v);
-      }
-    }
+    g.U64(blob.bytes.size());
+    if (blob.kind == kStoreF16Sparse) g.U32(blob.nonzeros);
+    d.bytes.insert(d.bytes.end(), blob.bytes.begin(), blob.bytes.end());
   }
   auto index_list = [&](const std::vector<int32_t>& list) {
     g.U32(uint32_t(list.size()));
@@ -388,9 +557,9 @@ Status WriteModel(const Graph& graph, std::vector<uint8_t>* out) {
   return Status::Ok();
 }
 
-Status WriteModelFile(const Graph& graph, const std::string& path) {
+Status WriteModelFile(const Graph& graph, const std::string& path, const WriteOptions& options) {
   std::vector<uint8_t> bytes;
-  FM_RETURN_IF_ERROR(WriteModel(graph, &bytes));
+  FM_RETURN_IF_ERROR(WriteModel(graph, &bytes, options));
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) return Errorf("cannot create '", path, "'");
   out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));

@@ -21,9 +21,20 @@ constexpr uint64_t kModelMaxFileSize = uint64_t(512) << 20;  // 512 MiB
 Status ReadModel(const uint8_t* data, size_t size, Graph* graph);
 Status ReadModelFile(const std::string& path, Graph* graph);
 
+// How constants marked store_fp16 are laid out: float16 sparse (storage kind 3) when that is
+// shorter than dense float16 (kind 2), or always one of them (kDense: files that engines from
+// before kind 3 can read; kSparse: tests). The reader gets the same float16 bits back either way.
+enum class Fp16Layout : uint8_t { kSmaller, kDense, kSparse };
+
+struct WriteOptions {
+  Fp16Layout fp16_layout = Fp16Layout::kSmaller;
+};
+
 // Serialises a validated graph (constants marked store_fp16 are written as float16).
-Status WriteModel(const Graph& graph, std::vector<uint8_t>* bytes);
-Status WriteModelFile(const Graph& graph, const std::string& path);
+Status WriteModel(const Graph& graph, std::vector<uint8_t>* bytes,
+                  const WriteOptions& options = WriteOptions());
+Status WriteModelFile(const Graph& graph, const std::string& path,
+                      const WriteOptions& options = WriteOptions());
 
 // IEEE half <-> float conversion (round to nearest even), used for fp16 storage.
 float HalfToFloat(uint16_t h);

@@ -1,8 +1,13 @@
 // test_model_format.cpp - .fmm round trips, and the loader's answer to every kind of bad file:
 // each must be refused with a message that says what and where, never read out of bounds (ASan).
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <functional>
+#include <iterator>
 
+#include "graph_builder.h"
 #include "model_format.h"
 #include "test_models.h"
 #include "test_util.h"
@@ -192,6 +197,295 @@ TEST(ModelFormat, ByteFlipsNeverCrash) {
     }
   }
   EXPECT_GT(refused, 100);
+}
+
+// ---- float16 sparse constants (storage kind 3) ----
+
+const char kSparseName[] = "w/sparse";
+
+// A graph whose one constant is `values` (shape [n], float16 storage): output = x * constant.
+Graph OneConstantGraph(const std::vector<float>& values) {
+  GraphBuilder b;
+  const int64_t n = int64_t(values.size());
+  const int32_t x = b.Input("x", {1, n});
+  const int32_t w = b.Constant(kSparseName, {n}, values, /*store_fp16=*/true);
+  Graph g;
+  const Status s = b.Finish({b.Op("multiply", "mul", {x, w})}, &g);
+  EXPECT_TRUE(s.ok()) << s.message();
+  return g;
+}
+
+// n float16-exact values, about `zero_percent` of them zeros of either sign; the rest include
+// subnormals and the largest finite float16.
+std::vector<float> SparseValues(Rng& rng, int64_t n, int zero_percent) {
+  std::vector<float> v(size_t(n), 0.f);
+  for (float& x : v) {
+    const uint16_t sign = rng.Chance(50) ? 0x8000 : 0;
+    if (rng.Chance(zero_percent))
+      x = HalfToFloat(sign);
+    else if (rng.Chance(5))
+      x = HalfToFloat(uint16_t(sign | rng.Int(1, 0x3FF)));  // subnormal
+    else if (rng.Chance(1))
+      x = HalfToFloat(uint16_t(sign | 0x7BFF));  // 65504
+    else
+      x = HalfToFloat(uint16_t(sign | rng.Int(0x0400, 0x7BFF)));
+  }
+  return v;
+}
+
+bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), 4 * a.size()) == 0);
+}
+
+uint64_t GetU64(const std::vector<uint8_t>& b, size_t at) {
+  uint64_t v = 0;
+  std::memcpy(&v, &b[at], 8);
+  return v;
+}
+uint32_t GetU32(const std::vector<uint8_t>& b, size_t at) {
+  uint32_t v = 0;
+  std::memcpy(&v, &b[at], 4);
+  return v;
+}
+
+// Where the fields of a rank-1 constant's record and its blob are in the file.
+struct Record {
+  size_t kind, offset, length, nonzeros;  // record fields
+  size_t blob;                            // file offset of the data
+};
+Record FindRecord(const std::vector<uint8_t>& bytes, const std::string& name) {
+  Record r;
+  r.kind = FindName(bytes, name);
+  r.offset = r.kind + 2 + 4;  // kind, rank, one dimension
+  r.length = r.offset + 8;
+  r.nonzeros = r.length + 8;
+  r.blob = size_t(GetU64(bytes, 40) + GetU64(bytes, r.offset));
+  return r;
+}
+
+std::vector<uint8_t> ReadFileBytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+uint64_t Fnv1a(const std::vector<uint8_t>& bytes) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (uint8_t b : bytes) h = (h ^ b) * 0x100000001b3ull;
+  return h;
+}
+
+TEST(ModelFormat, SparseFp16RoundTripIsBitExact) {
+  Rng rng(7);
+  for (int64_t n : {1, 7, 8, 9, 15, 16, 17, 1000, 4099}) {
+    for (int zero_percent : {0, 30, 70, 95, 100}) {
+      const std::vector<float> values = SparseValues(rng, n, zero_percent);
+      const Graph g = OneConstantGraph(values);
+      int64_t nonzeros = 0;
+      for (float v : values) nonzeros += v != 0.f;
+      const uint64_t sparse_length = 2 * uint64_t((n + 15) / 16) +
+                                     2 * uint64_t((n - nonzeros + 15) / 16) +
+                                     2 * uint64_t(nonzeros);
+      for (Fp16Layout layout : {Fp16Layout::kSmaller, Fp16Layout::kDense, Fp16Layout::kSparse}) {
+        SCOPED_TRACE("n " + std::to_string(n) + ", " + std::to_string(zero_percent) +
+                     "% zeros, layout " + std::to_string(int(layout)));
+        std::vector<uint8_t> bytes;
+        ASSERT_TRUE(WriteModel(g, &bytes, WriteOptions{layout}).ok());
+        const Record rec = FindRecord(bytes, kSparseName);
+        const bool sparse = layout == Fp16Layout::kSparse ||
+                            (layout == Fp16Layout::kSmaller && sparse_length < 2 * uint64_t(n));
+        ASSERT_EQ(bytes[rec.kind], sparse ? 3 : 2);
+        if (sparse) {
+          EXPECT_EQ(GetU64(bytes, rec.length), sparse_length);
+          EXPECT_EQ(GetU32(bytes, rec.nonzeros), uint32_t(nonzeros));
+        }
+        Graph back;
+        const Status s = ReadModel(bytes.data(), bytes.size(), &back);
+        ASSERT_TRUE(s.ok()) << s.message();
+        const Tensor& t = back.tensors[size_t(back.FindTensor(kSparseName))];
+        EXPECT_TRUE(SameBits(t.data, values));  // -0.0 stays -0.0
+        EXPECT_TRUE(t.store_fp16);
+        std::vector<uint8_t> again;  // the encoding is canonical
+        ASSERT_TRUE(WriteModel(back, &again, WriteOptions{layout}).ok());
+        EXPECT_EQ(again, bytes);
+      }
+    }
+  }
+}
+
+// The 10-element example: elements 1, 4, 9 stored (1.0, 2.0, 0.5); zeros 0, 2, 3, 5, 6, 7, 8 with
+// 2 and 8 negative.
+std::vector<float> TenElementExample() {
+  return {0.f, 1.f, -0.f, 0.f, 2.f, 0.f, 0.f, 0.f, -0.f, 0.5f};
+}
+
+TEST(ModelFormat, SparseFp16LayoutIsAsDocumented) {
+  std::vector<uint8_t> bytes;
+  ASSERT_TRUE(WriteModel(OneConstantGraph(TenElementExample()), &bytes).ok());
+  const Record rec = FindRecord(bytes, kSparseName);
+  EXPECT_EQ(bytes[rec.kind], 3);
+  EXPECT_EQ(GetU64(bytes, rec.length), 10u);
+  EXPECT_EQ(GetU32(bytes, rec.nonzeros), 3u);
+  const std::vector<uint8_t> blob(bytes.begin() + long(rec.blob),
+                                  bytes.begin() + long(rec.blob) + 10);
+  // bitmap 0x0212 (bits 1, 4, 9), zero signs 0x0042 (zeros #1 and #6), then 1.0, 2.0, 0.5.
+  EXPECT_EQ(blob,
+            (std::vector<uint8_t>{0x12, 0x02, 0x42, 0x00, 0x00, 0x3C, 0x00, 0x40, 0x00, 0x38}));
+}
+
+TEST(ModelFormat, SparseFp16CorruptionsAreRefused) {
+  std::vector<uint8_t> good;
+  ASSERT_TRUE(WriteModel(OneConstantGraph(TenElementExample()), &good).ok());
+  const Record rec = FindRecord(good, kSparseName);
+  const std::string B = std::to_string(rec.blob);
+  auto at = [&](size_t k) { return std::to_string(rec.blob + k); };
+  struct Case {
+    const char* what;
+    std::function<void(std::vector<uint8_t>&)> edit;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {"unknown kind", [&](auto& b) { b[rec.kind] = 4; },
+       "unknown storage kind 4 at byte " + std::to_string(rec.kind)},
+      {"non-zero count > elements", [&](auto& b) { PutU32(b, rec.nonzeros, 11); },
+       "non-zero count 11 at byte " + std::to_string(rec.nonzeros) +
+           " exceeds the 10 elements of shape [10]"},
+      {"non-zero count vs length", [&](auto& b) { PutU32(b, rec.nonzeros, 4); },
+       "data length 10 does not match shape [10] with 4 non-zeros (12 bytes as float16 sparse: "
+       "2-byte non-zero bitmap, 2-byte zero-sign bitmap, 8 bytes of values)"},
+      {"short length", [&](auto& b) { PutU64(b, rec.length, 9); },
+       "data length 9 does not match shape [10] with 3 non-zeros (10 bytes"},
+      {"blob past the data section", [&](auto& b) { PutU64(b, rec.offset, 8); },
+       "data [8, +10) lies outside the data section (10 bytes"},
+      {"offset out of range", [&](auto& b) { PutU64(b, rec.offset, uint64_t(1) << 40); },
+       "lies outside the data section"},
+      {"bit cleared", [&](auto& b) { b[rec.blob] ^= 0x10; },
+       "non-zero bitmap (bytes " + B + ".." + at(1) +
+           ") has 2 bits set but the record says 3 non-zeros"},
+      {"bit set", [&](auto& b) { b[rec.blob] |= 0x01; },
+       "non-zero bitmap (bytes " + B + ".." + at(1) +
+           ") has 4 bits set but the record says 3 non-zeros"},
+      {"bitmap padding", [&](auto& b) { b[rec.blob + 1] |= 0x08; },
+       "non-zero bitmap: padding bit 11 (byte " + at(1) + ") is set; bits 10..15 must be 0"},
+      {"sign padding", [&](auto& b) { b[rec.blob + 2] |= 0x80; },
+       "zero-sign bitmap: padding bit 7 (byte " + at(2) + ") is set; bits 7..15 must be 0"},
+      {"stored +0.0", [&](auto& b) { b[rec.blob + 5] = 0x00; },
+       "stored value 0 (element 1) at byte " + at(4) +
+           " is +0.0; zeros must be left out of the bitmap, not stored"},
+      {"stored -0.0", [&](auto& b) { b[rec.blob + 9] = 0x80; },
+       "stored value 2 (element 9) at byte " + at(8) + " is -0.0"},
+      {"infinity", [&](auto& b) { b[rec.blob + 7] = 0x7C; },
+       "stored value 1 (element 4) at byte " + at(6) + " is not finite (float16 0x7c00)"},
+      {"NaN",
+       [&](auto& b) {
+         b[rec.blob + 8] = 0x01;
+         b[rec.blob + 9] = 0xFE;
+       },
+       "stored value 2 (element 9) at byte " + at(8) + " is not finite (float16 0xfe01)"},
+  };
+  for (const Case& c : cases) {
+    std::vector<uint8_t> b = good;
+    c.edit(b);
+    const std::string err = LoadError(b);
+    EXPECT_NE(err.find("model: tensor 1 ('w/sparse') (record at byte "), std::string::npos)
+        << c.what << ": " << err;
+    EXPECT_NE(err.find(c.expect), std::string::npos) << c.what << ": " << err;
+  }
+  // Every truncation, and every single-bit flip of the blob: refused with a message or (a flipped
+  // value bit) read as another valid value; never a crash or an out-of-bounds read.
+  for (size_t n = 0; n < good.size(); ++n) {
+    const std::vector<uint8_t> cut(good.begin(), good.begin() + long(n));
+    EXPECT_FALSE(LoadError(cut).empty()) << "truncated to " << n << " bytes was accepted";
+  }
+  for (size_t i = rec.blob; i < good.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::vector<uint8_t> b = good;
+      b[i] ^= uint8_t(1 << bit);
+      Graph g;
+      const Status s = ReadModel(b.data(), b.size(), &g);
+      if (!s.ok()) {
+        EXPECT_EQ(s.message().rfind("model: tensor 1 ('w/sparse')", 0), 0u) << s.message();
+      }
+    }
+  }
+}
+
+// The committed detectors are written with kind 3 where it is shorter. Written back densely they
+// must be byte for byte the dense float16 files they replaced (model/ at commit 414c84e, identified
+// by size and FNV-1a below), so every weight decodes to exactly the same float32 bits as before,
+// the signs of the zeros included. (Re-converting the detectors changes these constants.)
+TEST(ModelFormat, ShippedDetectorsDecodeToTheDenseFp16Weights) {
+  struct Case {
+    const char* file;
+    size_t dense_size;
+    uint64_t dense_fnv;
+  };
+  for (const Case& c : {Case{"blazeface-full.fmm", 1054464, 0x94494223d1cd9cb7ull},
+                        Case{"blazeface-short.fmm", 219072, 0xd8051851fb256d04ull}}) {
+    SCOPED_TRACE(c.file);
+    const std::vector<uint8_t> file =
+        ReadFileBytes(std::string(FM_DEFAULT_MODEL_DIR) + "/" + c.file);
+    Graph g;
+    Status s = ReadModel(file.data(), file.size(), &g);
+    ASSERT_TRUE(s.ok()) << s.message();
+    std::vector<uint8_t> dense;
+    ASSERT_TRUE(WriteModel(g, &dense, WriteOptions{Fp16Layout::kDense}).ok());
+    EXPECT_EQ(dense.size(), c.dense_size);
+    EXPECT_EQ(Fnv1a(dense), c.dense_fnv);
+    Graph d;
+    s = ReadModel(dense.data(), dense.size(), &d);
+    ASSERT_TRUE(s.ok()) << s.message();
+    ASSERT_EQ(d.tensors.size(), g.tensors.size());
+    int64_t negative_zeros = 0;
+    for (size_t i = 0; i < g.tensors.size(); ++i) {
+      EXPECT_TRUE(SameBits(g.tensors[i].data, d.tensors[i].data)) << g.tensors[i].name;
+      for (float v : g.tensors[i].data) negative_zeros += v == 0.f && std::signbit(v);
+    }
+    std::vector<uint8_t> again;  // and the committed file is what the writer makes of it
+    ASSERT_TRUE(WriteModel(d, &again).ok());
+    EXPECT_TRUE(again == file);
+    if (std::string(c.file) == "blazeface-full.fmm") {
+      EXPECT_LT(file.size(), dense.size() / 2);
+      EXPECT_GT(negative_zeros, 100000);
+    }
+  }
+}
+
+// Seeds for the model fuzz target that reach the float16 sparse path; they must be what this
+// code writes (FM_WRITE_FUZZ_SEEDS=1 rewrites them, natively).
+TEST(ModelFormat, SparseFuzzSeedsAreCurrent) {
+  const std::string dir = std::string(FM_TEST_FIXTURES_DIR) + "/../fuzz/corpus/model/";
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> seeds(2);
+  seeds[0].first = "sparse_tiny.fmm";
+  ASSERT_TRUE(WriteModel(OneConstantGraph(TenElementExample()), &seeds[0].second).ok());
+  // The small CNN with about 70% of its float16 weights zeroed, as pruning would.
+  seeds[1].first = "small_cnn_fp16_sparse.fmm";
+  Graph cnn;
+  ASSERT_TRUE(BuildSmallCnn(42, &cnn, /*fp16=*/true).ok());
+  Rng rng(3);
+  for (Tensor& t : cnn.tensors)
+    if (t.kind == TensorKind::kConstant && t.data.size() >= 64)
+      for (float& v : t.data)
+        if (rng.Chance(70)) v = v < 0 ? -0.f : 0.f;
+  ASSERT_TRUE(WriteModel(cnn, &seeds[1].second).ok());
+  int sparse_in_cnn = 0;
+  for (const Tensor& t : cnn.tensors)
+    if (t.kind == TensorKind::kConstant)
+      sparse_in_cnn += seeds[1].second[FindName(seeds[1].second, t.name)] == 3;
+  EXPECT_GE(sparse_in_cnn, 4);
+  EXPECT_EQ(seeds[0].second[FindRecord(seeds[0].second, kSparseName).kind], 3);
+  for (const auto& [name, bytes] : seeds) {
+    EXPECT_LT(bytes.size(), 8192u);
+    Graph g;
+    const Status s = ReadModel(bytes.data(), bytes.size(), &g);
+    EXPECT_TRUE(s.ok()) << name << ": " << s.message();
+    const char* write = std::getenv("FM_WRITE_FUZZ_SEEDS");
+    if (write && std::string(write) == "1") {
+      std::ofstream(dir + name, std::ios::binary)
+          .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    }
+    EXPECT_TRUE(ReadFileBytes(dir + name) == bytes)
+        << dir << name << " is not what this writer makes (FM_WRITE_FUZZ_SEEDS=1 rewrites it)";
+  }
 }
 
 }  // namespace

@@ -2,15 +2,20 @@
 // 224x224x3 -> conv3x3 32 relu -> maxpool2 -> conv3x3 64 relu -> maxpool2 -> conv3x3 128 relu ->
 // maxpool2 -> flatten -> dense 128 relu -> dense 2 softmax. Prints median and p90 ms per
 // inference and a JSON line for scripts. Same source natively and under node (wasm).
+// `--load MODEL.fmm` instead times loading a model file (ReadModel on its bytes: parsing, float16
+// expansion, validation).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "graph_builder.h"
+#include "model_format.h"
 #include "runtime.h"
 
 namespace {
@@ -78,15 +83,49 @@ void CountWork(const Graph& g, int64_t* params, int64_t* macs) {
 int Usage() {
   std::fprintf(stderr,
                "usage: fm_bench [--runs N] [--warmup N] [--threads N] [--backend xnnpack|reference]"
-               " [--label TEXT]\n");
+               " [--label TEXT] [--load MODEL.fmm]\n");
   return 2;
+}
+
+// Times ReadModel on the bytes of `path` (the file is read once, outside the timing).
+int BenchLoad(const std::string& path, int runs, int warmup, const std::string& label) {
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                                   std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) {
+    std::fprintf(stderr, "fm_bench: cannot read '%s'\n", path.c_str());
+    return 1;
+  }
+  using Clock = std::chrono::steady_clock;
+  std::vector<double> ms;
+  for (int i = 0; i < warmup + runs; ++i) {
+    Graph g;
+    const auto a = Clock::now();
+    const Status s = ReadModel(bytes.data(), bytes.size(), &g);
+    const double t = std::chrono::duration<double, std::milli>(Clock::now() - a).count();
+    if (!s.ok()) {
+      std::fprintf(stderr, "fm_bench: %s\n", s.message().c_str());
+      return 1;
+    }
+    if (i >= warmup) ms.push_back(t);
+  }
+  std::sort(ms.begin(), ms.end());
+  const double median = ms[ms.size() / 2];
+  const double p90 = ms[std::min(ms.size() - 1, size_t(double(ms.size()) * 0.9))];
+  std::printf("load %s (%zu bytes) [%s]: median %.2f ms, p90 %.2f ms, min %.2f ms over %d runs\n",
+              path.c_str(), bytes.size(), label.c_str(), median, p90, ms[0], runs);
+  std::printf(
+      "{\"bench\": \"load\", \"file\": \"%s\", \"bytes\": %zu, \"build\": \"%s\", "
+      "\"median_ms\": %.3f, \"p90_ms\": %.3f, \"min_ms\": %.3f, \"runs\": %d}\n",
+      path.c_str(), bytes.size(), label.c_str(), median, p90, ms[0], runs);
+  return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   int runs = 100, warmup = 10, threads = 1;
-  std::string backend = "xnnpack", label;
+  std::string backend = "xnnpack", label, load;
 #if defined(__EMSCRIPTEN__)
   label = "wasm";
 #else
@@ -106,11 +145,14 @@ int main(int argc, char** argv) {
       backend = value;
     else if (arg == "--label")
       label = value;
+    else if (arg == "--load")
+      load = value;
     else
       return Usage();
   }
   if (runs < 1 || runs > 100000 || warmup < 0 || (backend != "xnnpack" && backend != "reference"))
     return Usage();
+  if (!load.empty()) return BenchLoad(load, runs, warmup, label);
 
   auto graph = std::make_shared<Graph>();
   Status s = BuildOriginalCnn(graph.get());
