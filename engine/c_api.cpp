@@ -47,13 +47,19 @@ fm_model* Finish(fm::Status status, std::shared_ptr<fm::Graph> graph, int backen
     SetError(status.message());
     return nullptr;
   }
-  if (backend != FM_BACKEND_XNNPACK && backend != FM_BACKEND_REFERENCE) {
-    SetError("fm_model_load: backend must be FM_BACKEND_XNNPACK (0) or FM_BACKEND_REFERENCE (1)");
+  if (backend != FM_BACKEND_XNNPACK && backend != FM_BACKEND_REFERENCE &&
+      backend != FM_BACKEND_XNNPACK_DENSE) {
+    SetError(
+        "fm_model_load: backend must be FM_BACKEND_XNNPACK (0), FM_BACKEND_REFERENCE (1) or "
+        "FM_BACKEND_XNNPACK_DENSE (2), got " +
+        std::to_string(backend));
     return nullptr;
   }
   fm::RuntimeOptions options;
-  options.backend = backend == FM_BACKEND_XNNPACK ? fm::Backend::kXnnpack : fm::Backend::kReference;
+  options.backend =
+      backend == FM_BACKEND_REFERENCE ? fm::Backend::kReference : fm::Backend::kXnnpack;
   options.threads = threads;
+  options.sparse_hint = backend == FM_BACKEND_XNNPACK;
   auto model = std::make_unique<fm_model>();
   model->graph = std::move(graph);
   status = fm::Runtime::Create(model->graph, options, &model->runtime);
@@ -88,12 +94,14 @@ int Dim(const fm::Shape& shape, int d, const char* fn) {
 
 // Runs on p->image; with a timestamp (video) the tracker smooths and numbers the faces.
 const char* RunPipeline(fm_pipeline* p, const double* timestamp_ms = nullptr) {
-  fm::Status s = p->pipeline->Run(p->image, &p->faces, /*allow_tiles=*/timestamp_ms == nullptr);
+  // Video frames go through the tracker, which runs the detector on every detect_every-th frame.
+  fm::Status s = timestamp_ms ? p->tracker.Track(p->pipeline.get(), p->image, *timestamp_ms,
+                                                 &p->faces, &p->ids)
+                              : p->pipeline->Run(p->image, &p->faces);
   if (!s.ok()) {
     SetError(s.message());
     return nullptr;
   }
-  if (timestamp_ms) p->tracker.Update(*timestamp_ms, &p->faces, &p->ids);
   p->json = "{\"width\": " + std::to_string(p->image.width) +
             ", \"height\": " + std::to_string(p->image.height) + ", \"faces\": " +
             fm::FacesJson(p->faces, p->pipeline->labels(), timestamp_ms ? &p->ids : nullptr) + "}";
@@ -300,6 +308,19 @@ const char* fm_pipeline_track_pixels(fm_pipeline* pipeline, const uint8_t* pixel
     SetError(std::string("fm_pipeline_track_pixels: ") + e.what());
     return nullptr;
   }
+}
+
+int fm_pipeline_set_detect_every(fm_pipeline* pipeline, int n) {
+  if (!pipeline || !pipeline->pipeline) {
+    SetError("fm_pipeline_set_detect_every: pipeline is NULL");
+    return -1;
+  }
+  fm::Status s = pipeline->tracker.SetDetectEvery(n);
+  if (!s.ok()) {
+    SetError("fm_pipeline_set_detect_every: " + s.message());
+    return -1;
+  }
+  return 0;
 }
 
 const char* fm_pipeline_run_encoded(fm_pipeline* pipeline, const uint8_t* bytes, size_t size) {

@@ -13,7 +13,11 @@
 extern "C" {
 #endif
 
-enum { FM_BACKEND_XNNPACK = 0, FM_BACKEND_REFERENCE = 1 };
+/* FM_BACKEND_XNNPACK lets XNNPACK run models whose 1x1 convolutions are mostly zeros (the
+ * full-range detector) on its sparse path where that is faster (WebAssembly, ARM; XNNPACK skips it
+ * on x86 CPUs with AVX); FM_BACKEND_XNNPACK_DENSE never does (outputs agree within about 1e-4);
+ * FM_BACKEND_REFERENCE is plain C++ loops (slow; the tests' oracle). */
+enum { FM_BACKEND_XNNPACK = 0, FM_BACKEND_REFERENCE = 1, FM_BACKEND_XNNPACK_DENSE = 2 };
 
 typedef struct fm_model fm_model;
 
@@ -64,6 +68,12 @@ const char* fm_pipeline_run_pixels(fm_pipeline* pipeline, const uint8_t* pixels,
  * a smaller one starts a new stream. */
 const char* fm_pipeline_track_pixels(fm_pipeline* pipeline, const uint8_t* pixels, int width,
                                      int height, int channels, int stride, double timestamp_ms);
+/* For fm_pipeline_track_pixels: the detector runs on every n-th frame, n in 1..30 (default 2; 1 =
+ * every frame). On the frames between, each face of the last detection is moved along its measured
+ * motion and classified there; the classifier then takes turns too (on detector frames only new
+ * faces). The detector also runs when the frame size changes, when time goes backwards and when
+ * its last run is over 250 ms old. Returns 0, or -1 on a bad argument. */
+int fm_pipeline_set_detect_every(fm_pipeline* pipeline, int n);
 /* Runs on an encoded image file (JPEG, PNG, ...; EXIF orientation applied). */
 const char* fm_pipeline_run_encoded(fm_pipeline* pipeline, const uint8_t* bytes, size_t size);
 void fm_pipeline_free(fm_pipeline* pipeline);

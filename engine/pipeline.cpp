@@ -118,6 +118,7 @@ Status Pipeline::Create(std::shared_ptr<const Graph> detector,
   RuntimeOptions ro;
   ro.backend = options.backend;
   ro.threads = options.threads;
+  ro.sparse_hint = options.sparse;
   FM_RETURN_IF_ERROR(Runtime::Create(detector, ro, &p->detector_).Prefix("detector: "));
   if (classifier) {
     const Graph& k = *classifier;

@@ -26,6 +26,9 @@ struct PipelineOptions {
   float tile_min_score = -1.f;  // threshold inside tiles; < 0 = the default (0.7)
   int threads = 1;
   Backend backend = Backend::kXnnpack;
+  // XNNPACK's sparse path for models whose 1x1 convolutions are mostly zeros (the full-range
+  // detector): see RuntimeOptions::sparse_hint.
+  bool sparse = true;
   int max_faces = 64;
   // Small faces in large photos: besides the whole picture, also look at overlapping square tiles
   // (each as large as the detector input or larger). kAuto does so for still photos whose longer

@@ -17,8 +17,13 @@ enum class Backend { kXnnpack = 0, kReference = 1 };
 
 struct RuntimeOptions {
   Backend backend = Backend::kXnnpack;
-  int threads = 1;           // XNNPACK worker threads (1 = run on the caller's thread)
-  bool sparse_hint = false;  // let XNNPACK use its sparse path for 1x1 convolutions
+  int threads = 1;  // XNNPACK worker threads (1 = run on the caller's thread)
+  // Lets XNNPACK run the graph in NCHW with sparse 1x1 convolutions (XNN_FLAG_HINT_SPARSE_
+  // INFERENCE). XNNPACK only does so when the pattern fits (a 3x3 stride-2 first convolution on 3
+  // channels, depthwise and 1x1 convolutions, ending in depth-to-space or a mean) and at least 2/3
+  // of the 1x1 weights are zero, and never on x86 CPUs with AVX; elsewhere it changes nothing.
+  // The full-range BlazeFace detector qualifies: in Chromium 9.3 -> 5.2 ms (README "Numbers").
+  bool sparse_hint = false;
 };
 
 class Runtime {

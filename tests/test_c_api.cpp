@@ -1,5 +1,10 @@
 // test_c_api.cpp - the C API (what the CLI and the wasm bindings call): real runs, and bad
 // arguments answered with messages instead of crashes.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "facemask.h"
@@ -70,6 +75,65 @@ TEST(CApi, BadArgumentsAreReported) {
   EXPECT_STREQ(fm_last_error(), "fm_model_input_dim: dimension 4 is outside the rank 4");
   EXPECT_EQ(fm_model_metadata(m, nullptr), nullptr);
   fm_model_free(m);
+}
+
+// The full-range detector's 1x1 weights are 69% zeros: FM_BACKEND_XNNPACK lets XNNPACK run it on
+// its sparse (NCHW) path where that pays (WebAssembly, ARM; x86 with AVX stays dense). Both paths
+// and the reference backend must agree (the browser benchmark's tolerance: 1e-3 on raw outputs).
+TEST(CApi, SparseAndDensePathsAgreeOnTheFullDetector) {
+  std::ifstream f(std::string(FM_DEFAULT_MODEL_DIR) + "/blazeface-full.fmm", std::ios::binary);
+  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), {});
+  ASSERT_FALSE(bytes.empty());
+  const std::vector<float> input = Rng(7).Data(192 * 192 * 3);
+  std::vector<std::vector<float>> outputs;
+  for (int backend : {FM_BACKEND_XNNPACK, FM_BACKEND_XNNPACK_DENSE, FM_BACKEND_REFERENCE}) {
+    fm_model* m = fm_model_load(bytes.data(), bytes.size(), backend, 1);
+    ASSERT_NE(m, nullptr) << fm_last_error();
+    const int n = fm_model_output_dim(m, 0, 1) * fm_model_output_dim(m, 0, 2);
+    ASSERT_EQ(n, 2304 * 17);
+    std::copy(input.begin(), input.end(), fm_model_input(m, 0));
+    ASSERT_EQ(fm_model_run(m), 0) << fm_last_error();
+    outputs.emplace_back(fm_model_output(m, 0), fm_model_output(m, 0) + n);
+    fm_model_free(m);
+  }
+  float sparse_dense = 0, sparse_ref = 0, largest = 0;
+  for (size_t i = 0; i < outputs[0].size(); ++i) {
+    sparse_dense = std::max(sparse_dense, std::fabs(outputs[0][i] - outputs[1][i]));
+    sparse_ref = std::max(sparse_ref, std::fabs(outputs[0][i] - outputs[2][i]));
+    largest = std::max(largest, std::fabs(outputs[2][i]));
+  }
+  EXPECT_GT(largest, 10.f);
+  EXPECT_LE(sparse_dense, 1e-3f);
+  EXPECT_LE(sparse_ref, 1e-3f);
+#if defined(__EMSCRIPTEN__)
+  // In WebAssembly XNNPACK must really have taken the sparse path (other kernels, other sums).
+  EXPECT_GT(sparse_dense, 0.f) << "the sparse path was not taken";
+#endif
+  std::printf(
+      "[ sparse ] max |sparse - dense| %.3g, |sparse - reference| %.3g (|output| <= %.0f)\n",
+      double(sparse_dense), double(sparse_ref), double(largest));
+  EXPECT_EQ(fm_model_load(bytes.data(), bytes.size(), 3, 1), nullptr);
+  EXPECT_NE(std::string(fm_last_error()).find("FM_BACKEND_XNNPACK_DENSE (2), got 3"),
+            std::string::npos)
+      << fm_last_error();
+}
+
+TEST(CApi, DetectEveryIsValidated) {
+  EXPECT_EQ(fm_pipeline_set_detect_every(nullptr, 2), -1);
+  EXPECT_STREQ(fm_last_error(), "fm_pipeline_set_detect_every: pipeline is NULL");
+  std::ifstream f(std::string(FM_DEFAULT_MODEL_DIR) + "/blazeface-short.fmm", std::ios::binary);
+  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), {});
+  fm_pipeline* p = fm_pipeline_create(bytes.data(), bytes.size(), nullptr, 0, -1.f, 1);
+  ASSERT_NE(p, nullptr) << fm_last_error();
+  for (int bad : {0, -1, 31}) {
+    EXPECT_EQ(fm_pipeline_set_detect_every(p, bad), -1);
+    EXPECT_EQ(std::string(fm_last_error()),
+              "fm_pipeline_set_detect_every: detect_every must be 1..30 (1 = the detector on every "
+              "frame), got " +
+                  std::to_string(bad));
+  }
+  for (int good : {1, 2, 30}) EXPECT_EQ(fm_pipeline_set_detect_every(p, good), 0) << good;
+  fm_pipeline_free(p);
 }
 
 }  // namespace
