@@ -1,9 +1,12 @@
 // app.js - the page: camera mode and photo mode over facemask.js, drawn with draw.js.
-// URL parameters: ?simd=0|1 forces the non-SIMD / SIMD engine; ?mode=photos opens photo mode.
-// For tests, <body> carries data-engine="loading|ready|failed", data-flavor, and the camera
+// URL parameters: ?simd=0|1 forces the non-SIMD / SIMD engine; ?threads=1..4 the engine threads
+// (default: 2 when the page is cross-origin isolated and the device has >= 4 cores, else 1);
+// ?coi=0 keeps the service worker from isolating the page; ?mode=photos opens photo mode.
+// For tests, <body> carries data-engine="loading|ready|failed", data-flavor, data-threads, and the camera
 // stats element carries data-frames, data-ms (worker ms per frame: pixels + engine), data-engine-ms
-// and data-fps (medians over the last 2 s).
-import { createFaceMask, wasmSupport } from './facemask.js';
+// and data-fps (medians over the last 2 s), data-wasm-heap and data-wasm-used (the engine's wasm
+// memory and the part of it malloc'd, bytes).
+import { autoThreads, createFaceMask, wasmSupport } from './facemask.js';
 import { drawResult, summary, counts } from './draw.js';
 
 const $ = (id) => document.getElementById(id);
@@ -38,8 +41,9 @@ async function startEngine(own = null) {
     return;
   }
   const simd = params.get('simd') === '0' ? false : params.get('simd') === '1' ? true : 'auto';
+  const threads = /^[1-4]$/.test(params.get('threads') || '') ? Number(params.get('threads')) : 'auto';
   try {
-    const options = { simd };
+    const options = { simd, threads };
     if (own && own.scope === 'face') options.classifier = own.bytes.slice();
     if (own && own.scope === 'image') options.imageClassifier = own.bytes.slice();
     fm = createFaceMask(options);
@@ -57,7 +61,9 @@ async function startEngine(own = null) {
   const { flavor, classifier, version } = fm.info;
   body.dataset.engine = 'ready';
   body.dataset.flavor = flavor;
-  $('engine-status').textContent = `Engine ready (${flavor === 'simd' ? 'WebAssembly SIMD' : 'WebAssembly, no SIMD'})` +
+  body.dataset.threads = fm.info.threads;
+  $('engine-status').textContent = `Engine ready (${flavor === 'simd' ? 'WebAssembly SIMD' : 'WebAssembly, no SIMD'}` +
+    `${fm.info.threads > 1 ? `, ${fm.info.threads} threads` : ''})` +
     (classifier ? '' : ' - detection only: the mask classifier is not in this build');
   if (own) {
     message($('own-model-status'), `Using your model ${own.name} ${own.scope === 'face' ? 'on each face' : 'on each whole photo'}.`);
@@ -214,7 +220,8 @@ const camera = {
     $('cam-summary').textContent = summary(result);
     const perf = $('cam-perf');
     perf.textContent = `${ms.toFixed(1)} ms per frame (engine ${engineMs.toFixed(1)} ms) - ${fps.toFixed(1)} FPS`;
-    Object.assign(perf.dataset, { frames: this.frames, ms: ms.toFixed(2), engineMs: engineMs.toFixed(2), fps: fps.toFixed(2) });
+    Object.assign(perf.dataset, { frames: this.frames, ms: ms.toFixed(2), engineMs: engineMs.toFixed(2), fps: fps.toFixed(2),
+      wasmHeap: fm.wasmHeapBytes, wasmUsed: fm.wasmHeapUsed });
     $('cam-summary').dataset.faces = result.faces.length;
   },
 
@@ -343,10 +350,30 @@ document.addEventListener('paste', (e) => {
 });
 window.facemaskPage = { addFiles, camera };  // for tests and the console
 
-// ---- offline: the service worker caches every asset (not from file://)
-if ('serviceWorker' in navigator && location.protocol.startsWith('http') && !globalThis.__FACEMASK_INLINE__) {
-  navigator.serviceWorker.register('./sw.js').catch((e) => console.warn('facemask: offline cache unavailable:', e.message));
+// ---- offline: the service worker caches every asset (not from file://). It also makes the page
+// cross-origin isolated (for the threads build) when the host sends no COOP/COEP, but only for
+// pages it serves: on the first visit, when threads would be used (>= 4 cores, or ?threads=2..4),
+// the engine waits (up to 10 s) for it to take control, then the page reloads, once per tab
+// (sessionStorage); ?coi=0 opts out. On 2 cores the first visit starts at once, single-threaded.
+async function serviceWorker() {
+  if (!('serviceWorker' in navigator) || !location.protocol.startsWith('http') || globalThis.__FACEMASK_INLINE__) return;
+  const sw = navigator.serviceWorker;
+  const registered = sw.register('./sw.js');
+  registered.catch((e) => console.warn('facemask: offline cache unavailable:', e.message));
+  let tab = null;
+  try { tab = sessionStorage; } catch { /* storage disabled */ }
+  const wantsThreads = Number(params.get('threads')) > 1 || (!params.get('threads') && autoThreads() > 1);
+  if (!wantsThreads || self.crossOriginIsolated || params.get('coi') === '0' || sw.controller || !tab ||
+      tab.getItem('facemask-coi-reload')) return;
+  const controlled = await Promise.race([
+    new Promise((resolve) => sw.addEventListener('controllerchange', () => resolve(true), { once: true })),
+    registered.then(() => new Promise((resolve) => setTimeout(resolve, 10000, false)), () => false),
+  ]);
+  if (!controlled) return;
+  tab.setItem('facemask-coi-reload', '1');
+  location.reload();
+  await new Promise(() => {});  // the engine starts after the reload
 }
 
 showMode(params.get('mode') === 'photos' ? 'photos' : 'camera');
-startEngine();
+serviceWorker().finally(startEngine);

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """assemble.py - assembles the static site build/web/ (run by tools/build-web).
 
-  assemble.py SRC_WEB_DIR MODEL_DIR SIMD_DIR NOSIMD_DIR OUT_DIR
+  assemble.py SRC_WEB_DIR MODEL_DIR SIMD_DIR NOSIMD_DIR OUT_DIR [THREADS_DIR]
 
 Copies the page (web/*.html, *.js, *.css), the two engine builds (facemask-engine-{simd,nosimd}
-.{js,wasm}) and every model/*.fmm (into models/, with models/models.json naming the detector and
+.{js,wasm}), the threads build from THREADS_DIR when given (facemask-engine-simd-threads.{js,wasm,
+worker.js}: used only on cross-origin isolated pages; not in the single file) and every model/*.fmm (into models/, with models/models.json naming the detector and
 the classifier, if any); fills in sw.js (cache version = hash of everything, asset list); then writes
 facemask-single.html: the same page in one file for file:// (scripts, wasm and models inlined;
 modules and the worker started from blob: URLs; a CSP with the inline scripts' hashes).
@@ -21,7 +22,7 @@ FLAVORS = ["simd", "nosimd"]
 DETECTORS = ["blazeface-full.fmm", "blazeface-short.fmm"]  # preference order
 
 
-def main(src, model_dir, simd_dir, nosimd_dir, out):
+def main(src, model_dir, simd_dir, nosimd_dir, out, threads_dir=None):
     if os.path.isdir(out):
         shutil.rmtree(out)
     os.makedirs(os.path.join(out, "models"))
@@ -30,6 +31,9 @@ def main(src, model_dir, simd_dir, nosimd_dir, out):
     for flavor, d in zip(FLAVORS, [simd_dir, nosimd_dir]):
         for ext in ["js", "wasm"]:
             shutil.copy(os.path.join(d, f"facemask-engine-{flavor}.{ext}"), out)
+    if threads_dir:
+        for ext in ["js", "wasm", "worker.js"]:
+            shutil.copy(os.path.join(threads_dir, f"facemask-engine-simd-threads.{ext}"), out)
 
     models = sorted(f for f in os.listdir(model_dir) if f.endswith(".fmm")) if os.path.isdir(model_dir) else []
     for m in models:
@@ -140,6 +144,6 @@ def single(out, manifest, models):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 6:
+    if len(sys.argv) not in (6, 7):
         raise SystemExit(__doc__)
     main(*sys.argv[1:])

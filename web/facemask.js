@@ -8,17 +8,49 @@
 //
 // It validates its arguments and turns every engine failure into an Error with a message; it
 // never lets a wasm trap escape. Calls to detect() are queued and run one at a time.
-// Assets (worker.js, facemask-engine-{simd,nosimd}.{js,wasm}, models/) are found next to this
-// file, or under options.baseUrl; the single-file page supplies them inline instead.
+// Assets (worker.js, facemask-engine-{simd,nosimd,simd-threads}.{js,wasm}, models/) are found next
+// to this file, or under options.baseUrl; the single-file page supplies them inline instead (and
+// has no threads build).
 
 // WebAssembly.validate of a tiny module using SIMD (i8x16 splat + popcnt): true when supported.
 const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1,
   0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
 const MAX_SIDE = 16384;
+const MAX_DETECT_EVERY = 30;  // as fm_pipeline_set_detect_every (engine/facemask.h)
 
+// threads: the page may use the threads build (SIMD, shared memory: needs SharedArrayBuffer,
+// which browsers give only to cross-origin isolated pages: COOP/COEP headers, see web/README.md).
 export function wasmSupport() {
   if (typeof WebAssembly !== 'object' || typeof WebAssembly.validate !== 'function') return null;
-  try { return { simd: WebAssembly.validate(SIMD_PROBE) }; } catch { return { simd: false }; }
+  let simd = false;
+  try { simd = WebAssembly.validate(SIMD_PROBE); } catch { /* no SIMD */ }
+  const threads = simd && globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function' &&
+    !globalThis.__FACEMASK_INLINE__;
+  return { simd, threads };
+}
+const MAX_THREADS = 4;
+// What threads: 'auto' asks for where the threads build is possible (also used by the page to
+// decide whether cross-origin isolation is worth a reload).
+export function autoThreads() {
+  return (globalThis.navigator?.hardwareConcurrency || 1) >= 4 ? 2 : 1;
+}
+
+// options.threads -> the number of engine threads (1: the single-thread builds), or throws.
+function threadCount(options, support) {
+  const t = options.threads === undefined ? 'auto' : options.threads;
+  if (t === 'auto') {
+    // 2 threads only with cores to spare: on 2 cores the second thread measured no faster for a
+    // whole camera frame and much slower whenever anything else runs (tools/bench-browser).
+    return support && support.threads && options.simd !== false && autoThreads() > 1 ? 2 : 1;
+  }
+  if (t === 1 || !support) return 1;
+  if (globalThis.__FACEMASK_INLINE__) throw fail(`options.threads is ${t} but the single-file page has no threads build`);
+  if (options.simd === false || !support.simd) throw fail(`options.threads is ${t} but the threads build needs WebAssembly SIMD${options.simd === false ? ' (options.simd is false)' : ''}`);
+  if (!support.threads) {
+    throw fail(`options.threads is ${t} but this page is not cross-origin isolated (no SharedArrayBuffer): serve it with ` +
+      "'Cross-Origin-Opener-Policy: same-origin' and 'Cross-Origin-Embedder-Policy: require-corp', or let its service worker add them (web/README.md)");
+  }
+  return t;
 }
 
 const fail = (msg) => new Error(`facemask: ${msg}`);
@@ -45,9 +77,10 @@ function bytesOption(v, name) {
 }
 
 // Loads the models and the engine; posts 'init' to the worker; resolves with its 'ready' message.
-async function start(self, options, inline, flavor) {
+async function start(self, options, inline, flavor, threads) {
   if (!flavor) throw fail('this browser has no WebAssembly, which the engine needs');
-  if (options.simd === true && flavor !== 'simd') throw fail('options.simd is true but this browser has no WebAssembly SIMD');
+  if (threads instanceof Error) throw threads;
+  if (options.simd === true && !flavor.startsWith('simd')) throw fail('options.simd is true but this browser has no WebAssembly SIMD');
   const base = new URL(options.baseUrl || '.', inline ? location.href : import.meta.url);
 
   // Models: explicit bytes, or names resolved through models/models.json (written by the build).
@@ -73,7 +106,7 @@ async function start(self, options, inline, flavor) {
   const [detector, classifier] = await Promise.all([model(det, 'detector'), cls ? model(cls, 'classifier') : null]);
 
   const imageClassifier = options.imageClassifier ? bytesOption(options.imageClassifier, 'imageClassifier') : null;
-  const init = { type: 'init', flavor, detector, classifier, imageClassifier, minScore: options.minScore };
+  const init = { type: 'init', flavor, threads, detector, classifier, imageClassifier, minScore: options.minScore, detectEvery: options.detectEvery };
   if (inline) {
     init.wasmBytes = inline.wasm(flavor);
   } else {
@@ -88,8 +121,10 @@ async function start(self, options, inline, flavor) {
 class FaceMask {
   constructor(options) {
     const inline = globalThis.__FACEMASK_INLINE__ || null;
-    this.info = null;          // {version, flavor:'simd'|'nosimd', classifier, tracking} once ready
+    this.info = null;          // {version, flavor:'simd'|'nosimd', threads, classifier, tracking} once ready
     this.lastTiming = null;    // {engineMs, totalMs} of the last detect()
+    this.wasmHeapBytes = 0;    // the engine's WebAssembly memory after the last detect() (never shrinks)
+    this.wasmHeapUsed = 0;     // and the bytes malloc'd in it
     this._state = 'loading';   // loading | ready | failed | destroyed
     this._pending = new Map(); // id -> {resolve, reject}
     this._queue = Promise.resolve();
@@ -98,7 +133,9 @@ class FaceMask {
     this._started = new Promise((res, rej) => { this._onReady = res; this._onFatal = rej; });
     this._started.catch(() => {});
     const support = wasmSupport();
-    const flavor = !support ? null : support.simd && options.simd !== false ? 'simd' : 'nosimd';
+    let threads;
+    try { threads = threadCount(options, support); } catch (e) { threads = e; }  // start() rejects with it
+    const flavor = !support ? null : threads > 1 ? 'simd-threads' : support.simd && options.simd !== false ? 'simd' : 'nosimd';
     // The single-file page has the worker inline: a classic script (file:// forbids module workers).
     this._worker = inline
       ? new Worker(URL.createObjectURL(new Blob([inline.workerSource(flavor || 'nosimd')], { type: 'text/javascript' })))
@@ -108,14 +145,15 @@ class FaceMask {
       e.preventDefault();
       this._die(fail(`the worker failed: ${e.message || 'could not start it (module workers unsupported?)'}`));
     };
-    this.ready = start(this, options, inline, flavor).then(
+    this.ready = start(this, options, inline, flavor, threads).then(
       (info) => { if (this._state === 'loading') { this._state = 'ready'; this.info = info; } return this; },
       (err) => { const e = err.message && err.message.startsWith('facemask:') ? err : fail(err.message || err); this._die(e); throw e; });
     this.ready.catch(() => {});  // callers see the error when they await fm.ready or call detect()
   }
 
   _message(msg) {
-    if (msg.type === 'ready') this._onReady({ version: msg.version, flavor: msg.flavor, classifier: msg.classifier, imageClassifier: msg.imageClassifier, tracking: msg.tracking });
+    // info.flavor is the instruction set ('simd' also for the threads build); info.threads says which build.
+    if (msg.type === 'ready') this._onReady({ version: msg.version, flavor: msg.flavor.replace('-threads', ''), threads: msg.threads, classifier: msg.classifier, imageClassifier: msg.imageClassifier, tracking: msg.tracking });
     else if (msg.type === 'fatal') this._onFatal(fail(`the engine did not start: ${msg.error}`));
     else if (msg.type === 'result') {
       const p = this._pending.get(msg.id);
@@ -124,6 +162,8 @@ class FaceMask {
       if (msg.error) p.reject(fail(`the engine could not process this image: ${msg.error}`));
       else {
         this.lastTiming = { engineMs: msg.engineMs, totalMs: msg.totalMs };
+        this.wasmHeapBytes = msg.heapBytes;
+        this.wasmHeapUsed = msg.heapUsed;
         p.resolve(JSON.parse(msg.json));
       }
     }
@@ -240,20 +280,31 @@ class FaceMask {
 }
 
 // options: {baseUrl, detector: name|bytes, classifier: name|bytes|null, minScore: 0..1,
-//           simd: 'auto'|true|false, imageClassifier: bytes (a whole-photo classifier: still
-//           images then also get result.image = {label, probs})}. Returns at once; await .ready
-//           before detect().
+//           simd: 'auto'|true|false, threads: 'auto'|1..4 (more than 1: the threads build, only
+//           on cross-origin isolated pages; 'auto': 2 there when the CPU has 2+ cores, else 1),
+//           imageClassifier: bytes (a whole-photo classifier: still images then also get
+//           result.image = {label, probs}), detectEvery: 1..30 (video, {track: true}: the face
+//           detector runs on every n-th frame, default 2; the frames between follow the faces it
+//           found and classify them; 1 = every frame)}. Returns at once; await .ready before
+//           detect().
 export function createFaceMask(options = {}) {
   if (options === null || typeof options !== 'object') throw new TypeError('facemask: createFaceMask(options): options must be an object');
-  const known = ['baseUrl', 'detector', 'classifier', 'imageClassifier', 'minScore', 'simd'];
+  const known = ['baseUrl', 'detector', 'classifier', 'imageClassifier', 'minScore', 'simd', 'threads', 'detectEvery'];
   for (const k of Object.keys(options)) {
     if (!known.includes(k)) throw new TypeError(`facemask: unknown option '${k}' (known: ${known.join(', ')})`);
   }
   if (options.minScore !== undefined && !(typeof options.minScore === 'number' && options.minScore >= 0 && options.minScore <= 1)) {
     throw new RangeError('facemask: options.minScore must be a number in 0..1');
   }
+  if (options.detectEvery !== undefined && !(Number.isInteger(options.detectEvery) && options.detectEvery >= 1 && options.detectEvery <= MAX_DETECT_EVERY)) {
+    throw new RangeError(`facemask: options.detectEvery must be an integer 1..${MAX_DETECT_EVERY} (1 = the face detector on every video frame)`);
+  }
   if (options.simd !== undefined && ![true, false, 'auto'].includes(options.simd)) {
     throw new TypeError("facemask: options.simd must be true, false or 'auto'");
+  }
+  if (options.threads !== undefined && options.threads !== 'auto' &&
+      !(Number.isInteger(options.threads) && options.threads >= 1 && options.threads <= MAX_THREADS)) {
+    throw new RangeError(`facemask: options.threads must be 'auto' or an integer 1..${MAX_THREADS}`);
   }
   return new FaceMask(options);
 }

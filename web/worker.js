@@ -1,10 +1,13 @@
 // worker.js - the Web Worker that owns the wasm engine (one fm_pipeline). facemask.js talks to it
 // with messages; this file only moves pixels and bytes into the wasm heap and JSON text out:
 //   {type:'init', engineUrl, wasmUrl|wasmBytes, detector, classifier, imageClassifier, minScore,
-//    flavor} -> {type:'ready', version, flavor, classifier, imageClassifier, tracking}
-//              or {type:'fatal', error}
+//    flavor, threads, detectEvery} -> {type:'ready', version, flavor, threads, classifier, imageClassifier,
+//              tracking} or {type:'fatal', error}
+//   (threads > 1: flavor 'simd-threads', whose pthreads are more workers started by the engine)
 //   {type:'detect', id, frame | bitmap | pixels{data,width,height} | encoded, track, timestamp}
-//       -> {type:'result', id, json, engineMs, totalMs}            or {type:'result', id, error}
+//       -> {type:'result', id, json, engineMs, totalMs, heapBytes, heapUsed} or {type:'result', id, error}
+//          (for leak checks: heapBytes the size of the engine's WebAssembly memory, heapUsed the
+//          bytes malloc'd in it)
 //   {type:'destroy'} -> frees the pipeline and closes the worker.
 // Frames arrive transferred: a VideoFrame is copied as RGBA straight into one reused buffer in the
 // wasm heap; an ImageBitmap is drawn to one OffscreenCanvas to read its RGBA, then copied there.
@@ -35,12 +38,21 @@ function copyIn(bytes) {  // Uint8Array -> (pointer, size) in the heap (model by
 }
 
 async function init(msg) {
+  const threads = msg.threads || 1;
+  if (threads > 1 && !(self.crossOriginIsolated && typeof SharedArrayBuffer === 'function')) {
+    throw new Error(`${threads} threads need a cross-origin isolated page (SharedArrayBuffer)`);
+  }
   // The single-file page runs this file as a classic worker with the engine prepended.
   const factory = self.createFaceMaskEngine || (await import(msg.engineUrl)).default;
   M = await factory({
     print: (s) => console.log('[engine]', s),
     printErr: (s) => console.warn('[engine]', s),
-    locateFile: (path) => msg.wasmUrl || path,  // a blob: module has no directory to resolve against
+    // The wasm, and (threads build) the pthread worker script next to the engine's JS; a blob:
+    // module has no directory to resolve against.
+    locateFile: (path) => (path.endsWith('.wasm') ? msg.wasmUrl || path : new URL(path, msg.engineUrl).href),
+    // Threads build: every pool's workers must exist before pthreadpool_create (it waits for
+    // them): threads - 1 for each runtime (detector, classifier, whole-photo classifier).
+    fmPoolSize: (threads - 1) * (1 + (msg.classifier ? 1 : 0) + (msg.imageClassifier ? 1 : 0)),
     instantiateWasm(imports, receive) {
       const done = (r) => receive(r.instance, r.module);
       if (msg.wasmBytes) {
@@ -63,14 +75,17 @@ async function init(msg) {
   const cls = msg.classifier ? new Uint8Array(msg.classifier) : null;
   const pd = copyIn(det), pc = cls ? copyIn(cls) : 0;
   const minScore = typeof msg.minScore === 'number' ? msg.minScore : -1;
-  pipeline = M._fm_pipeline_create(pd, det.length, pc, cls ? cls.length : 0, minScore, 1);
+  pipeline = M._fm_pipeline_create(pd, det.length, pc, cls ? cls.length : 0, minScore, threads);
   M._free(pd);
   if (pc) M._free(pc);
   if (!pipeline) throw new Error(`the engine rejected the models: ${lastError()}`);
+  if (msg.detectEvery !== undefined && M._fm_pipeline_set_detect_every(pipeline, msg.detectEvery) !== 0) {
+    throw new Error(`the engine refused detectEvery: ${lastError()}`);
+  }
   if (msg.imageClassifier) {
     const ic = new Uint8Array(msg.imageClassifier);
     const pi = copyIn(ic);
-    wholeImage = M._fm_classifier_create(pi, ic.length, 1);
+    wholeImage = M._fm_classifier_create(pi, ic.length, threads);
     M._free(pi);
     if (!wholeImage) throw new Error(`the engine rejected the whole-photo classifier: ${lastError()}`);
   }
@@ -78,6 +93,7 @@ async function init(msg) {
     type: 'ready',
     version: M.UTF8ToString(M._fm_version()),
     flavor: msg.flavor,
+    threads,
     classifier: !!cls,
     imageClassifier: !!wholeImage,
     tracking: typeof M._fm_pipeline_track_pixels === 'function',
@@ -162,7 +178,8 @@ async function detect(msg) {
   let json = typeof out === 'string' ? out : M.UTF8ToString(out);
   if (image === false) return { type: 'result', id: msg.id, error: `whole-photo classifier: ${lastError()}` };
   if (image) json = json.slice(0, -1) + `, "image": ${M.UTF8ToString(image)}}`;
-  return { type: 'result', id: msg.id, json, engineMs, totalMs: performance.now() - t0 };
+  return { type: 'result', id: msg.id, json, engineMs, totalMs: performance.now() - t0,
+    heapBytes: (M.wasmMemory || M.HEAPU8).buffer.byteLength, heapUsed: M._fm_heap_used ? M._fm_heap_used() >>> 0 : null };
 }
 
 onmessage = async (e) => {

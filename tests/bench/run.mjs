@@ -4,13 +4,18 @@
 // tfjs graph files they were converted from (~/.cache/facemask/npm/human-models-3.0.4) and the
 // TensorFlow.js bundles, all from one local origin, and drives Debian's Chromium (headless) to
 // run in one page load, on the same inputs:
-//   ours (wasm SIMD, 1 thread; raw model API), tfjs-backend-wasm (SIMD, 1 thread), tfjs CPU
-//   on BlazeFace short (128) and full (192); and our pipeline on a 640x480 frame with 5 faces.
+//   ours (wasm SIMD, 1 thread; raw model API), ours-dense (the same with XNNPACK's sparse path
+//   off), tfjs-backend-wasm (SIMD, 1 thread), tfjs CPU on BlazeFace short (128) and full (192);
+//   and our pipeline on a 640x480 frame with 5 faces: a photo, and video frames with the engine's
+//   default detect_every and with the detector on every frame (per-frame median, p90 and mean).
+// Then, when build/web has the threads build, a second page load (?threads=N, default 2) runs ours
+// (facemask-engine-simd-threads) and tfjs-backend-wasm (its threaded SIMD binary) with N threads
+// each on the same models and the pipeline: rows marked "N threads".
 // Warm-up by time, then timed runs in interleaved rounds (a load spike hits every runtime alike).
 // Prints a table (also written to build/bench-browser.md) and one JSON line {"bench": "browser",
 // ...} (also build/bench-browser.json). Exits 1 when the runtimes disagree or something fails.
 //
-//   node tests/bench/run.mjs [--runs N] [--warmup SECONDS] [--rounds R] [--no-cpu]
+//   node tests/bench/run.mjs [--runs N] [--warmup SECONDS] [--rounds R] [--no-cpu] [--threads N (1: none)]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -28,6 +33,7 @@ const WARMUP = Number(opt('--warmup', '3'));
 const ROUNDS = Number(opt('--rounds', '4'));
 const NO_CPU = args.includes('--no-cpu');
 const TOLERANCE = Number(opt('--tolerance', '1e-3'));
+const THREADS = Number(opt('--threads', '2'));
 
 const NPM = path.resolve(process.env.FM_NPM_DIR || path.join(ROOT, 'build/npm-bench'));
 const require = createRequire(path.join(NPM, 'package.json'));
@@ -48,7 +54,7 @@ const MODELS = [
   // The full model has two outputs; only Identity is the detector's (NOTES-build.md).
   { name: 'full', size: 192, fmm: '/models/blazeface-full.fmm', json: '/tfjs-models/facemesh-detection-full.json', output: 'Identity' },
 ];
-const RUNTIMES = ['ours', 'tfjs-wasm', ...(NO_CPU ? [] : ['tfjs-cpu'])];
+const RUNTIMES = ['ours', 'ours-dense', 'tfjs-wasm', ...(NO_CPU ? [] : ['tfjs-cpu'])];
 
 // ---- the frame: a group photo with 5 faces, scaled to cover 640x480 and centre-cropped
 function makeFrame() {
@@ -95,8 +101,66 @@ const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', 
 
 const quantile = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]; };
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const f1 = (x) => (x == null ? '-' : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 const kb = (b) => `${(b / 1024).toFixed(0)} KB`;
+
+// The N-thread rows, in their own page load (each runtime picks its binary when it starts). Same
+// warm-up, rounds and agreement check as the 1-thread rows. -> {rows, agreement, problems}
+async function threadRows(browser, base, errors, { haveClassifier, cliLabels, cliFaces }) {
+  const out = { rows: [], agreement: {}, problems: [] };
+  if (THREADS < 2) return out;
+  if (!fs.existsSync(path.join(WEB, 'facemask-engine-simd-threads.wasm'))) {
+    log('build/web has no threads build (facemask-engine-simd-threads): no thread rows');
+    return out;
+  }
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.goto(`${base}/bench/index.html?threads=${THREADS}`);
+  await page.waitForFunction(() => document.body.dataset.ready === '1', null, { timeout: 60000 });
+  const info = await page.evaluate((a) => window.bench.init(a), { frame: '/frame/frame-640x480.png', sizes: MODELS.map((m) => m.size) });
+  log(`${THREADS} threads: cross-origin isolated ${info.crossOriginIsolated}; tfjs-wasm threaded binary ${info.tfjsWasmMultithread}, threads ${info.tfjsWasmThreads}`);
+  if (!info.crossOriginIsolated) { out.problems.push('the threads page is not cross-origin isolated'); return out; }
+  const rts = ['ours', 'tfjs-wasm'];
+  const threadsOf = { ours: THREADS, 'tfjs-wasm': info.tfjsWasmThreads };  // what tfjs really got
+  const n = Math.ceil(RUNS / ROUNDS);
+  for (const m of MODELS) {
+    const rows = {};
+    for (const rt of rts) {
+      const r = await page.evaluate(([rt, m]) => window.bench.load(rt, m), [rt, m]);
+      rows[rt] = { model: `blazeface-${m.name}`, input: m.size, runtime: rt, threads: threadsOf[rt], load_ms: r.loadMs, first_ms: r.firstMs, times: [] };
+    }
+    const a = out.agreement[m.name] = await page.evaluate(([nm, s, r]) => window.bench.agree(nm, s, r), [m.name, m.size, rts]);
+    for (const [which, d] of Object.entries(a)) {
+      const diff = d['tfjs-wasm vs ours'];
+      log(`agreement ${m.name}, ${THREADS} threads (${which} input): tfjs-wasm vs ours max abs diff ${diff.toExponential(2)}`);
+      if (!(diff <= TOLERANCE)) out.problems.push(`${m.name} ${THREADS} threads: outputs differ by ${diff}`);
+    }
+    for (const rt of rts) rows[rt].warmup_runs = await page.evaluate(([k, s]) => window.bench.warm(k, s), [`${rt}/${m.name}`, WARMUP]);
+    for (let round = 0; round < ROUNDS; ++round) {
+      for (const rt of rts) rows[rt].times.push(...(await page.evaluate(([k, n]) => window.bench.timed(k, n), [`${rt}/${m.name}`, n])));
+    }
+    for (const rt of rts) {
+      out.rows.push(rows[rt]);
+      log(`${m.name} ${rt} ${threadsOf[rt]} threads: median ${f1(median(rows[rt].times))} ms, p90 ${f1(quantile(rows[rt].times, 0.9))} ms`);
+    }
+  }
+  const pl = await page.evaluate((a) => window.bench.loadPipeline(a), { detector: '/models/blazeface-full.fmm', classifier: haveClassifier ? '/models/classifier.fmm' : null });
+  for (const mode of ['photo', 'video']) {
+    const key = `ours/pipeline-${mode}`;
+    const row = { model: `pipeline-${mode}`, input: '640x480', runtime: 'ours', threads: THREADS, load_ms: pl.loadMs, first_ms: pl[mode].firstMs,
+      faces: pl[mode].faces, classifier: haveClassifier, times: [] };
+    row.warmup_runs = await page.evaluate(([k, s]) => window.bench.warm(k, s), [key, WARMUP]);
+    for (let round = 0; round < ROUNDS; ++round) row.times.push(...(await page.evaluate(([k, n]) => window.bench.timed(k, n), [key, n])));
+    out.rows.push(row);
+    log(`pipeline ${mode} ${THREADS} threads: ${row.faces} faces (CLI ${cliFaces}); median ${f1(median(row.times))} ms, p90 ${f1(quantile(row.times, 0.9))} ms`);
+    const labels = [...pl[mode].labels].sort().join(',');
+    if (mode === 'photo' && labels !== cliLabels) out.problems.push(`${THREADS} threads: the pipeline found ${labels}, the native CLI ${cliLabels}`);
+  }
+  await page.close();
+  return out;
+}
 
 async function main() {
   for (const f of [path.join(WEB, 'facemask-engine-simd.wasm'), path.join(MODEL_DIR, 'blazeface-short.fmm'),
@@ -161,29 +225,35 @@ async function main() {
     }
 
     // The pipeline on the whole frame.
-    const pl = await page.evaluate((a) => window.bench.loadPipeline(a), { detector: '/models/blazeface-full.fmm', classifier: haveClassifier ? '/models/classifier.fmm' : null });
-    for (const mode of ['photo', 'video']) {
+    // Video: the engine's default (the detector on every detect_every-th frame, so the per-frame
+    // times alternate; the mean is the cost per frame) and the detector on every frame.
+    const pl = await page.evaluate((a) => window.bench.loadPipeline(a), { detector: '/models/blazeface-full.fmm', classifier: haveClassifier ? '/models/classifier.fmm' : null, everyFrame: true });
+    for (const mode of ['photo', 'video', 'video-every-frame']) {
       const key = `ours/pipeline-${mode}`;
       const row = { model: `pipeline-${mode}`, input: '640x480', runtime: 'ours', load_ms: pl.loadMs, first_ms: pl[mode].firstMs, faces: pl[mode].faces,
         classifier: haveClassifier, times: [] };
       row.warmup_runs = await page.evaluate(([k, s]) => window.bench.warm(k, s), [key, WARMUP]);
       for (let round = 0; round < ROUNDS; ++round) row.times.push(...(await page.evaluate(([k, n]) => window.bench.timed(k, n), [key, Math.ceil(RUNS / ROUNDS)])));
       results.push(row);
-      log(`pipeline ${mode}: ${row.faces} faces (CLI ${cliFaces}); median ${f1(median(row.times))} ms, p90 ${f1(quantile(row.times, 0.9))} ms`);
+      log(`pipeline ${mode}: ${row.faces} faces (CLI ${cliFaces}); median ${f1(median(row.times))} ms, p90 ${f1(quantile(row.times, 0.9))} ms, mean ${f1(mean(row.times))} ms`);
       const labels = [...pl[mode].labels].sort().join(',');
       if (mode === 'photo' && labels !== cliLabels) { failed = true; log(`FAIL: the pipeline found ${labels}, the native CLI ${cliLabels}`); }
     }
     const heaps = await page.evaluate(() => window.bench.heaps());
+    const threaded = await threadRows(browser, base, errors, { haveClassifier, cliLabels, cliFaces });
+    results.push(...threaded.rows);
+    for (const p of threaded.problems) { failed = true; log(`FAIL: ${p}`); }
 
     // ---- summary
     for (const r of results) {
       r.median_ms = median(r.times);
       r.p90_ms = quantile(r.times, 0.9);
+      r.mean_ms = mean(r.times);
       r.runs = r.times.length;
       delete r.times;
     }
     for (const r of results) {
-      const ours = results.find((o) => o.runtime === 'ours' && o.model === r.model);
+      const ours = results.find((o) => o.runtime === 'ours' && o.model === r.model && (o.threads || 1) === (r.threads || 1));
       r.ratio_to_ours = r.median_ms / ours.median_ms;
     }
     const sum = (pred) => {
@@ -207,17 +277,19 @@ async function main() {
 
     const md = [];
     md.push(`Chromium ${chromiumVersion} headless, ${os.cpus()[0].model.trim()} (${os.cpus().length} cores), load average ${load.map((x) => x.toFixed(2)).join(' ')} at the end; ` +
-      `${RUNS} timed runs each after ${WARMUP} s of warm-up, in ${ROUNDS} interleaved rounds; one thread everywhere; same input tensor for every runtime ` +
+      `${RUNS} timed runs each after ${WARMUP} s of warm-up, in ${ROUNDS} interleaved rounds; one thread except rows marked "N threads" ` +
+      `(a second page load, \`vs ours\` against ours at the same thread count); same input tensor for every runtime ` +
       `(the 640x480 frame letterboxed to the model's size). ms: median / p90; first: the first inference after load.`);
     md.push('');
     md.push('| model | runtime | median ms | p90 ms | vs ours | first ms | load ms |');
     md.push('|---|---|---|---|---|---|---|');
-    const rtName = { ours: 'ours (wasm SIMD, XNNPACK)', 'tfjs-wasm': 'tfjs-backend-wasm 4.22 (SIMD)', 'tfjs-cpu': 'tfjs 4.22 CPU' };
+    const rtName = { ours: 'ours (wasm SIMD, XNNPACK)', 'ours-dense': 'ours, sparse path off (XNNPACK_DENSE)', 'tfjs-wasm': 'tfjs-backend-wasm 4.22 (SIMD)', 'tfjs-cpu': 'tfjs 4.22 CPU' };
     for (const r of results) {
       const model = r.model.startsWith('pipeline')
-        ? `pipeline ${r.model === 'pipeline-photo' ? 'photo (run_pixels, with tiles)' : 'video frame (track_pixels)'}, 640x480, ${r.faces} faces${r.classifier ? ' + classifier' : ''}`
+        ? `pipeline ${{ 'pipeline-photo': 'photo (run_pixels, with tiles)', 'pipeline-video': `video frame (track_pixels, default detect_every; mean ${f1(r.mean_ms)} ms)`,
+          'pipeline-video-every-frame': `video frame (track_pixels, detector on every frame; mean ${f1(r.mean_ms)} ms)` }[r.model]}, 640x480, ${r.faces} faces${r.classifier ? ' + classifier' : ''}`
         : `${r.model} (${r.input})`;
-      md.push(`| ${model} | ${rtName[r.runtime]} | ${f1(r.median_ms)} | ${f1(r.p90_ms)} | ${r.ratio_to_ours.toFixed(2)}x | ${f1(r.first_ms)} | ${f1(r.load_ms)} |`);
+      md.push(`| ${model} | ${rtName[r.runtime]}${r.threads > 1 ? `, ${r.threads} threads` : ''} | ${f1(r.median_ms)} | ${f1(r.p90_ms)} | ${r.ratio_to_ours.toFixed(2)}x | ${f1(r.first_ms)} | ${f1(r.load_ms)} |`);
     }
     md.push('');
     md.push('Raw detector outputs, max abs difference (frame input; pseudo-random input):');
@@ -238,14 +310,15 @@ async function main() {
     }
     if (haveClassifier) md.push(`\nOur classifier: ${kb(downloads.ours.classifier.bytes)} / ${kb(downloads.ours.classifier.gzip)}.`);
     md.push('');
-    md.push(`Wasm heap after everything ran: ours ${(heaps.ours / 1048576).toFixed(1)} MiB (both detectors + pipeline${haveClassifier ? ' + classifier' : ''})` +
+    md.push(`Wasm heap after everything ran: ours ${(heaps.ours / 1048576).toFixed(1)} MiB (both detectors twice, sparse and dense, + 2 pipelines${haveClassifier ? ' with the classifier' : ''})` +
       (heaps.tfjsWasm ? `, tfjs-backend-wasm ${(heaps.tfjsWasm / 1048576).toFixed(1)} MiB` : '') + '.');
     const table = md.join('\n');
     fs.writeFileSync(path.join(ROOT, 'build/bench-browser.md'), table + '\n');
     console.log('\n' + table + '\n');
     if (errors.length) { failed = true; log(`page errors: ${errors.join('; ')}`); }
     const line = JSON.stringify({ bench: 'browser', chromium: chromiumVersion, date: new Date().toISOString(), load_average: load, runs: RUNS, warmup_s: WARMUP,
-      engine: info.version, tfjs: info.tfjsVersion, cross_origin_isolated: info.crossOriginIsolated, results, agreement, downloads: Object.fromEntries(
+      engine: info.version, tfjs: info.tfjsVersion, cross_origin_isolated: info.crossOriginIsolated, results, agreement,
+      agreement_threads: threaded.agreement, downloads: Object.fromEntries(
         Object.entries(downloads).filter(([rt]) => RUNTIMES.includes(rt)).map(([rt, d]) => [rt, Object.fromEntries(Object.entries(d).map(([k, v]) => [k, { bytes: v.bytes, gzip: v.gzip }]))])),
       wasm_heap_bytes: heaps });
     fs.writeFileSync(path.join(ROOT, 'build/bench-browser.json'), line + '\n');

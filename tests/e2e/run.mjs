@@ -3,14 +3,16 @@
 // small server in this process under a sub-path (proving the URLs are relative). The native CLI
 // (build/native-release/tools/facemask detect --json) is the oracle for face counts and labels.
 // A fake webcam plays a y4m made with ffmpeg from a demo photo. Screenshots go to build/e2e/.
+// The short soak (tests/e2e/soak.mjs, in its own browser) plays a moving y4m of the fixtures.
 // Ends with the line "e2e: N passed, M failed"; exits 1 when something failed.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { FLAGS, serveStatic } from './lib.mjs';
+import { soak, table } from './soak.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const WEB = path.join(ROOT, 'build/web');
@@ -62,26 +64,10 @@ function makeVideo() {
 }
 
 // ---- a static server for build/web under /some/sub/path/
-const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json',
-  '.wasm': 'application/wasm', '.fmm': 'application/octet-stream', '.png': 'image/png' };
 const SUB = '/some/sub/path/';
-function serve() {
-  const server = http.createServer((req, res) => {
-    const u = new URL(req.url, 'http://x');
-    let rel = decodeURIComponent(u.pathname);
-    if (!rel.startsWith(SUB)) { res.writeHead(404).end(); return; }
-    rel = rel.slice(SUB.length) || 'index.html';
-    const file = path.join(WEB, rel);
-    if (!file.startsWith(WEB) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) { res.writeHead(404).end(); return; }
-    res.writeHead(200, { 'Content-Type': MIME[path.extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-cache' });
-    fs.createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
+const serve = () => serveStatic(WEB, SUB);
 
 // ---- browser
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 async function launch(extra = []) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'facemask-e2e-'));
   const context = await chromium.launchPersistentContext(dir, {
@@ -187,6 +173,44 @@ test('photos (no SIMD, ?simd=0): same results as the SIMD build', async ({ conte
   await page.close();
 });
 
+test('threads: the service worker isolates the page, which runs 2 threads with ?threads=2 (by default only with >= 4 cores); same faces (0.5 px) as 1 thread and as without isolation (?coi=0)', async ({ context }) => {
+  const photos = PHOTOS.slice(0, 3);
+  const run = async (query, isolated, threads) => {
+    const page = await context.newPage();
+    const w = watch(context, page);
+    await page.goto(base + '?mode=photos' + query);
+    await waitReady(page);
+    const got = await page.evaluate(() => ({ isolated: self.crossOriginIsolated, threads: Number(document.body.dataset.threads),
+      flavor: document.body.dataset.flavor, cores: navigator.hardwareConcurrency }));
+    const wantThreads = threads !== 'auto' ? threads : isolated && got.cores >= 4 ? 2 : 1;
+    assert(got.isolated === isolated && got.threads === wantThreads && got.flavor === 'simd',
+      `${query || 'default'}: ${JSON.stringify(got)}, expected isolated ${isolated}, ${wantThreads} threads, simd`);
+    const cards = await uploadAndCollect(page, photos);
+    let apiError = null;
+    if (!isolated) {  // asking for threads where there are none is a clear error, not a silent fallback
+      apiError = await page.evaluate(async () => {
+        const { createFaceMask } = await import('./facemask.js');
+        const fm = createFaceMask({ threads: 2 });
+        return fm.ready.then(() => 'no error', (e) => e.message).finally(() => fm.destroy());
+      });
+      assert(/not cross-origin isolated/.test(apiError), `createFaceMask({threads: 2}) without isolation: ${apiError}`);
+    }
+    assert(w.errors.length === 0, w.errors.join('; '));
+    await page.close();
+    return { cards, got };
+  };
+  const two = await run('&threads=2', true, 2);
+  const one = await run('', true, 'auto');
+  const plain = await run('&coi=0', false, 'auto');
+  const ref = Object.fromEntries(two.cards.filter((c) => c.result).map((c) => [c.name, c.result]));
+  const problems = [...compare(two.cards, want, 1.0),
+    ...compare(one.cards, ref, 0.5).map((p) => `1 thread vs ${two.got.threads}: ${p}`),
+    ...compare(plain.cards, ref, 0.5).map((p) => `not isolated vs ${two.got.threads} threads: ${p}`)];
+  assert(problems.length === 0, problems.join('; '));
+  log(`threads: isolated page ran ${two.got.threads} threads with ?threads=2, ${one.got.threads} by default (${two.got.cores} cores), ?coi=0 one; ` +
+    `${two.cards.reduce((s, c) => s + c.result.faces.length, 0)} faces alike in ${photos.length} photos`);
+});
+
 test('camera: fake webcam gives boxes (and labels), FPS and ms per frame are shown', async ({ context }) => {
   const page = await context.newPage();
   const w = watch(context, page);
@@ -256,6 +280,15 @@ test('camera faults: the track ends mid-stream, then repeated camera switches; t
   await page.click('#cam-start');  // stop
   assert(w.errors.length === 0, w.errors.join('; '));
   await page.close();
+});
+
+test('soak: 600 frames of a moving fake camera; after 200 frames the wasm memory does not grow, malloc\'d bytes within +64 KB, JS heaps within +2 MB; no errors', async () => {
+  // The same sampler and checks as tools/soak-browser (10,000 frames), in its own browser.
+  const r = await soak({ base, frames: 600, every: 100, warmup: 200, jsToleranceMB: 2 });
+  const g = r.growth;
+  log(`soak (600 frames):\n${table(r.samples, r.baseline)}` + (g ? `\n[e2e] growth after frame ${r.samples[r.baseline].frames}: ` +
+    `wasm ${g.wasmHeapBytes} bytes (malloc'd ${g.wasmUsedBytes}), JS page ${g.pageJsMB} MB, worker ${g.workerJsMB} MB, Blink page ${g.pageBlinkMB} MB, worker ${g.workerBlinkMB} MB` : ''));
+  assert(r.problems.length === 0, r.problems.join('; '));
 });
 
 test('your own model: a converted Keras classifier on each face, and a digit model on whole photos', async ({ context }) => {

@@ -1,8 +1,13 @@
 // bench.js - the browser side of tools/bench-browser (driven by tests/bench/run.mjs through
 // window.bench). Runs, in this one page and on the same inputs:
+// A page opened with ?threads=N (N > 1; run.mjs does so when the threads build exists and the page is
+// cross-origin isolated) runs ours from facemask-engine-simd-threads and tfjs-backend-wasm's
+// threaded SIMD binary, both with N threads (tf.wasm.setThreadsCount).
 //   ours       - our engine (build/web/facemask-engine-simd.{js,wasm}, 1 thread) through the raw
 //                model API of engine/facemask.h (fm_model_load / fm_model_input / fm_model_run /
 //                fm_model_output) and through the pipeline (fm_pipeline_run_pixels / _track_pixels)
+//   ours-dense - the same raw model API with FM_BACKEND_XNNPACK_DENSE: XNNPACK's sparse path off
+//                (by default the full-range detector, 69% zero 1x1 weights, runs sparse)
 //   tfjs-wasm  - @tensorflow/tfjs-backend-wasm 4.22.0, SIMD, one thread (the non-threaded binary)
 //   tfjs-cpu   - @tensorflow/tfjs 4.22.0's pure JS CPU backend
 // The detector input is the bench frame letterboxed to the model's size and mapped to [-1, 1]
@@ -10,7 +15,8 @@
 // and the output out, for every runtime: tf.tensor + execute + dataSync + dispose for tfjs,
 // HEAPF32.set + fm_model_run + HEAPF32.slice for ours.
 /* global tf */
-import createFaceMaskEngine from '/engine/facemask-engine-simd.js';
+const THREADS = Number(new URLSearchParams(location.search).get('threads') || 1);
+const { default: createFaceMaskEngine } = await import(THREADS > 1 ? '/engine/facemask-engine-simd-threads.js' : '/engine/facemask-engine-simd.js');
 
 const log = (s) => { document.getElementById('log').textContent += '\n' + s; };
 const now = () => performance.now();
@@ -77,12 +83,12 @@ function copyIn(bytes) {
 }
 
 // ---- runtimes
-async function loadOurs(model) {
+async function loadOurs(model, backend) {  // 0: FM_BACKEND_XNNPACK, 2: FM_BACKEND_XNNPACK_DENSE
   const t0 = now();
   const bytes = await fetchBytes(model.fmm);
   const t1 = now();
   const p = copyIn(bytes);
-  const m = M._fm_model_load(p, bytes.length, 0 /* FM_BACKEND_XNNPACK */, 1);
+  const m = M._fm_model_load(p, bytes.length, backend, THREADS);
   M._free(p);
   if (!m) throw new Error(`fm_model_load(${model.fmm}): ${lastError()}`);
   const count = (out, i) => {
@@ -131,22 +137,33 @@ window.bench = {
       locateFile: (p) => '/engine/' + p,
       print: (s) => console.log('[engine]', s),
       printErr: (s) => console.warn('[engine]', s),
+      // Threads build: THREADS - 1 workers per runtime (pthreadpool_create waits for them): room for
+      // 8 (short, full, dense variants, two pipelines' detector + classifier).
+      fmPoolSize: (THREADS - 1) * 8,
     });
     info.oursInitMs = now() - t0;
     info.version = M.UTF8ToString(M._fm_version());
-    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);  // the single-threaded SIMD binary
+    if (THREADS > 1) {  // the threaded SIMD binary, THREADS threads like ours
+      // Its C++ caps the pool at hardwareConcurrency / 2 whatever setThreadsCount asks (1 on 2
+      // cores): let it see 2 * THREADS cores; info.tfjsWasmThreads reports what it really got.
+      Object.defineProperty(navigator, 'hardwareConcurrency', { value: Math.max(navigator.hardwareConcurrency || 1, 2 * THREADS) });
+      tf.wasm.setThreadsCount(THREADS);
+    }
+    else tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);  // the single-threaded SIMD binary
     tf.wasm.setWasmPaths('/npm/@tensorflow/tfjs-backend-wasm/dist/');
     t0 = now();
     if (!(await tf.setBackend('wasm'))) throw new Error('tfjs: the wasm backend did not initialise');
     info.tfjsWasmInitMs = now() - t0;
     info.tfjsWasmSimd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-    info.tfjsWasmThreads = tf.wasm.getThreadsCount ? tf.wasm.getThreadsCount() : null;
+    info.tfjsWasmMultithread = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');  // picks the threaded binary
+    info.tfjsWasmThreads = tf.wasm.getThreadsCount ? tf.wasm.getThreadsCount() : null;  // the pool size it really got
     await tf.setBackend('cpu');
     info.tfjsVersion = tf.version_core;
     const img = await loadFrame(frame);
     info.frame = [img.width, img.height];
     for (const S of sizes) inputs[S] = { frame: letterbox(img, S), random: randomInput(S * S * 3) };
     info.crossOriginIsolated = self.crossOriginIsolated;
+    info.threads = THREADS;
     info.userAgent = navigator.userAgent;
     log(JSON.stringify(info));
     return info;
@@ -156,7 +173,8 @@ window.bench = {
   // input (the first inference after load).
   async load(runtime, model) {
     const key = `${runtime}/${model.name}`;
-    const r = runtime === 'ours' ? await loadOurs(model) : await loadTfjs(runtime.slice(5), model);
+    const r = runtime.startsWith('ours') ? await loadOurs(model, runtime === 'ours-dense' ? 2 : 0)
+      : await loadTfjs(runtime.slice(5), model);
     r.input = inputs[model.size].frame;
     const t0 = now();
     const out = r.run(r.input);
@@ -167,32 +185,37 @@ window.bench = {
   },
 
   // The pipeline on the frame's RGBA pixels: 'photo' (fm_pipeline_run_pixels: whole frame plus
-  // tiles) and 'video' (fm_pipeline_track_pixels: what the page does per camera frame).
-  async loadPipeline({ detector, classifier }) {
+  // tiles) and 'video' (fm_pipeline_track_pixels: what the page does per camera frame, with the
+  // engine's default detect_every); with everyFrame also 'video-every-frame' (a second pipeline set
+  // to fm_pipeline_set_detect_every(1): the detector on every frame).
+  async loadPipeline({ detector, classifier, everyFrame = false }) {
     const t0 = now();
     const det = await fetchBytes(detector);
     const cls = classifier ? await fetchBytes(classifier) : null;
     const pd = copyIn(det), pc = cls ? copyIn(cls) : 0;
-    const pl = M._fm_pipeline_create(pd, det.length, pc, cls ? cls.length : 0, -1, 1);
+    const pl = M._fm_pipeline_create(pd, det.length, pc, cls ? cls.length : 0, -1, THREADS);
+    const loadMs = now() - t0;  // one pipeline: fetch, parse, weight packing
+    const plEvery = pl && everyFrame ? M._fm_pipeline_create(pd, det.length, pc, cls ? cls.length : 0, -1, THREADS) : 0;
     M._free(pd);
     if (pc) M._free(pc);
-    if (!pl) throw new Error(`fm_pipeline_create: ${lastError()}`);
-    const loadMs = now() - t0;
+    if (!pl || (everyFrame && !plEvery)) throw new Error(`fm_pipeline_create: ${lastError()}`);
+    if (plEvery && M._fm_pipeline_set_detect_every(plEvery, 1) !== 0) throw new Error(`fm_pipeline_set_detect_every: ${lastError()}`);
     const { width, height, data } = frameRGBA;
     const px = M._malloc(width * height * 4);
-    let ts = 0;
+    const ts = { video: 0, 'video-every-frame': 0 };
     const result = {};
-    for (const mode of ['photo', 'video']) {
+    for (const mode of ['photo', 'video', ...(everyFrame ? ['video-every-frame'] : [])]) {
+      const p = mode === 'video-every-frame' ? plEvery : pl;
       const run = mode === 'photo'
         ? () => {
             M.HEAPU8.set(data, px);
-            const s = M._fm_pipeline_run_pixels(pl, px, width, height, 4, width * 4);
+            const s = M._fm_pipeline_run_pixels(p, px, width, height, 4, width * 4);
             if (!s) throw new Error(`fm_pipeline_run_pixels: ${lastError()}`);
             return s;
           }
         : () => {
             M.HEAPU8.set(data, px);
-            const s = M._fm_pipeline_track_pixels(pl, px, width, height, 4, width * 4, (ts += 1000 / 30));
+            const s = M._fm_pipeline_track_pixels(p, px, width, height, 4, width * 4, (ts[mode] += 1000 / 30));
             if (!s) throw new Error(`fm_pipeline_track_pixels: ${lastError()}`);
             return s;
           };

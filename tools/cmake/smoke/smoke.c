@@ -90,6 +90,7 @@ int main(void) {
   }
   CHECK(xnn_delete_runtime(rt));
   CHECK(xnn_delete_subgraph(sg));
+  const size_t threads = pthreadpool_get_threads_count(pool);
   pthreadpool_destroy(pool);
   CHECK(xnn_deinitialize());
   free(input);
@@ -98,7 +99,8 @@ int main(void) {
     fprintf(stderr, "FAIL: max abs error %g, %d clamped values\n", max_err, clamped);
     return 1;
   }
-  printf("OK conv %dx%d/%d %dx%dx%d->%dx%dx%d + clamp, %d outputs (%d clamped), max abs err %.2g\n",
-         KH, KW, SH, IH, IW, IC, OH, OW, OC, N * OH * OW * OC, clamped, (double)max_err);
+  printf("OK conv %dx%d/%d %dx%dx%d->%dx%dx%d + clamp, %d outputs (%d clamped), max abs err %.2g, "
+         "%zu threads\n",
+         KH, KW, SH, IH, IW, IC, OH, OW, OC, N * OH * OW * OC, clamped, (double)max_err, threads);
   return 0;
 }
