@@ -49,11 +49,9 @@ bool IsScenesDevPhoto(const std::string& stem) {
 }
 
 float BoxIoU(const VocBox& t, const Detection& d) {
-  const float ix = std::max(0.f, std::min(t.x1, d.x1) - std::max(t.x0, d.x0));
-  const float iy = std::max(0.f, std::min(t.y1, d.y1) - std::max(t.y0, d.y0));
-  const float inter = ix * iy;
-  const float uni = (t.x1 - t.x0) * (t.y1 - t.y0) + (d.x1 - d.x0) * (d.y1 - d.y0) - inter;
-  return uni > 0 ? inter / uni : 0.f;
+  Detection box{};
+  box.x0 = t.x0, box.y0 = t.y0, box.x1 = t.x1, box.y1 = t.y1;
+  return IoU(box, d);
 }
 
 }  // namespace fm

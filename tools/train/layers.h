@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common.h"
@@ -122,6 +123,7 @@ class Pool2D : public Layer {
   int k, stride;
 
  private:
+  std::pair<int, int> Clip(int o, const SamePad& pad, int size) const;
   std::vector<int32_t> argmax_;  // max pool: input index (within the sample) of each output
 };
 

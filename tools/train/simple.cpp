@@ -52,6 +52,13 @@ void Dropout::Backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor*
   for (size_t i = 0; i < x.v.size(); ++i) dx->v[i] = dy.v[i] * mask_[i];
 }
 
+// The input rows (or columns) [begin, end) under output position `o`'s window, clipped to the
+// input (SAME padding contributes nothing).
+std::pair<int, int> Pool2D::Clip(int o, const SamePad& pad, int size) const {
+  const int start = o * stride - pad.before;
+  return {std::max(start, 0), std::min(start + k, size)};
+}
+
 void Pool2D::Forward(const Tensor& x, Tensor* y, bool) {
   const SamePad py = ComputeSame(x.h, k, stride), px = ComputeSame(x.w, k, stride);
   y->Resize(x.n, py.out, px.out, x.c);
@@ -65,10 +72,8 @@ void Pool2D::Forward(const Tensor& x, Tensor* y, bool) {
       for (int oy = 0; oy < py.out; ++oy)
         for (int ox = 0; ox < px.out; ++ox) {
           const size_t o = (size_t(oy) * size_t(px.out) + size_t(ox)) * C;
-          const int y0 = std::max(oy * stride - py.before, 0);
-          const int y1 = std::min(oy * stride - py.before + k, x.h);
-          const int x0 = std::max(ox * stride - px.before, 0);
-          const int x1 = std::min(ox * stride - px.before + k, x.w);
+          const auto [y0, y1] = Clip(oy, py, x.h);
+          const auto [x0, x1] = Clip(ox, px, x.w);
           for (size_t ch = 0; ch < C; ++ch) {
             float acc = max ? -std::numeric_limits<float>::infinity() : 0.f;
             int32_t best = 0;
@@ -111,10 +116,8 @@ void Pool2D::Backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor
       for (int oy = 0; oy < py.out; ++oy)
         for (int ox = 0; ox < px.out; ++ox) {
           const size_t o = (size_t(oy) * size_t(px.out) + size_t(ox)) * C;
-          const int y0 = std::max(oy * stride - py.before, 0);
-          const int y1 = std::min(oy * stride - py.before + k, x.h);
-          const int x0 = std::max(ox * stride - px.before, 0);
-          const int x1 = std::min(ox * stride - px.before + k, x.w);
+          const auto [y0, y1] = Clip(oy, py, x.h);
+          const auto [x0, x1] = Clip(ox, px, x.w);
           const float inv = 1.f / float((y1 - y0) * (x1 - x0));
           for (int iy = y0; iy < y1; ++iy)
             for (int ix = x0; ix < x1; ++ix) {
