@@ -2,6 +2,7 @@
 // and affine sampling.
 #include "image.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -12,7 +13,9 @@
 namespace fm {
 
 Status DecodeImage(const uint8_t* data, size_t size, Image* out) {
-  *out = Image();
+  // Keeps the pixel buffer's capacity: a loop over photos does not fault in fresh pages each time.
+  out->width = out->height = 0;
+  out->rgb.clear();
   if (data == nullptr || size == 0) return Errorf("image: the file is empty");
   if (size > size_t(INT32_MAX)) return Errorf("image: the file is larger than 2 GiB");
   int w = 0, h = 0, n = 0;
@@ -35,6 +38,14 @@ Status DecodeImage(const uint8_t* data, size_t size, Image* out) {
       int64_t(w) * int64_t(h) > kMaxImagePixels)
     return Errorf("image: ", w, "x", h, " exceeds the limit of ", kMaxImagePixels, " pixels and ",
                   kMaxImageSide, " per side");
+#ifdef FM_HAVE_TURBOJPEG
+  if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF &&
+      TurboDecodeJpeg(data, size, w, h, out)) {
+    const int orientation = JpegExifOrientation(data, size);
+    if (orientation != 1) *out = ApplyOrientation(*out, orientation);
+    return Status::Ok();
+  }
+#endif
   stbi_uc* pixels = stbi_load_from_memory(data, int(size), &w, &h, &n, 3);
   if (!pixels) return Errorf("image: cannot decode (", stbi_failure_reason(), ")");
   out->width = w;
@@ -112,10 +123,72 @@ Image Downscale(const Image& src, int factor) {
   return dst;
 }
 
+namespace {
+
+constexpr int kSeparableMaxWidth = 1024;
+
+// WarpToTensor for maps without rotation or shear (letterbox, tiles, crops): the source column of
+// every destination column is computed once instead of per pixel. Same expressions as the general
+// path, so the same values bit for bit.
+void WarpAxisAligned(const Image& src, const float* m, int dst_w, int dst_h,
+                     const Normalization& norm, const int order[3], float* out) {
+  struct Column {
+    size_t x0, x1;  // byte offsets of the two source pixels in a row
+    float fx;
+    bool inside;
+  };
+  Column cols[kSeparableMaxWidth];
+  for (int x = 0; x < dst_w; ++x) {
+    const float cx = float(x) + 0.5f;
+    const float u = m[0] * cx + m[1] * 0.5f + m[2] - 0.5f;  // m[1] is 0: no row dependence
+    Column& c = cols[x];
+    c.inside = u >= -0.5f && u <= float(src.width) - 0.5f;
+    const float uc = std::min(std::max(u, 0.f), float(src.width - 1));
+    const int x0 = c.inside ? int(uc) : 0;
+    c.x0 = size_t(x0) * 3;
+    c.x1 = size_t(std::min(x0 + 1, src.width - 1)) * 3;
+    c.fx = uc - float(x0);
+  }
+  for (int y = 0; y < dst_h; ++y) {
+    const float cy = float(y) + 0.5f;
+    const float v = m[3] * 0.5f + m[4] * cy + m[5] - 0.5f;  // m[3] is 0
+    float* o = out + size_t(y) * size_t(dst_w) * 3;
+    if (!(v >= -0.5f && v <= float(src.height) - 0.5f)) {
+      std::fill(o, o + size_t(dst_w) * 3, norm.pad);
+      continue;
+    }
+    const float vc = std::min(std::max(v, 0.f), float(src.height - 1));
+    const int y0 = int(vc), y1 = std::min(y0 + 1, src.height - 1);
+    const float fy = vc - float(y0);
+    const uint8_t* r0 = &src.rgb[size_t(y0) * size_t(src.width) * 3];
+    const uint8_t* r1 = &src.rgb[size_t(y1) * size_t(src.width) * 3];
+    for (int x = 0; x < dst_w; ++x, o += 3) {
+      const Column& c = cols[x];
+      if (!c.inside) {
+        o[0] = o[1] = o[2] = norm.pad;
+        continue;
+      }
+      const uint8_t *p00 = r0 + c.x0, *p01 = r0 + c.x1, *p10 = r1 + c.x0, *p11 = r1 + c.x1;
+      for (int k = 0; k < 3; ++k) {
+        const int ch = order[k];
+        const float top = float(p00[ch]) + (float(p01[ch]) - float(p00[ch])) * c.fx;
+        const float bot = float(p10[ch]) + (float(p11[ch]) - float(p10[ch])) * c.fx;
+        o[k] = (top + (bot - top) * fy) * norm.scale[k] + norm.offset[k];
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void WarpToTensor(const Image& src, const Affine& map, int dst_w, int dst_h,
                   const Normalization& norm, float* out) {
   const float* m = map.m;
   const int order[3] = {norm.bgr ? 2 : 0, 1, norm.bgr ? 0 : 2};
+  if (m[1] == 0.f && m[3] == 0.f && dst_w <= kSeparableMaxWidth) {
+    WarpAxisAligned(src, m, dst_w, dst_h, norm, order, out);
+    return;
+  }
   for (int y = 0; y < dst_h; ++y)
     for (int x = 0; x < dst_w; ++x) {
       const float cx = float(x) + 0.5f, cy = float(y) + 0.5f;

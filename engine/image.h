@@ -33,6 +33,11 @@ struct Image {
 // is upright as a viewer shows it.
 Status DecodeImage(const uint8_t* data, size_t size, Image* out);
 Status DecodeImageFile(const std::string& path, Image* out);
+#ifdef FM_HAVE_TURBOJPEG
+// jpeg_turbo.cpp: decodes a JPEG whose header says width x height into `out` (RGB); false on any
+// failure or warning (the caller falls back to stb_image).
+bool TurboDecodeJpeg(const uint8_t* data, size_t size, int width, int height, Image* out);
+#endif
 
 // Copies raw pixels (what a browser canvas hands over): channels 3 (RGB) or 4 (RGBA, alpha
 // ignored); stride is bytes per row (>= width * channels).

@@ -2,10 +2,14 @@
 // checked against values worked out by hand.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #define STBI_WRITE_NO_STDIO
 #include <stb/stb_image_write.h>
 
 #include "image.h"
+#include "rng.h"
 
 namespace fm {
 namespace {
@@ -150,6 +154,73 @@ TEST(Image, LetterboxCentresAndPads) {
   }
   // Row 3's centre (3.5) maps to source y = (3.5 - 2) / 0.4 = 3.75 -> index 3.25 -> 32.5.
   EXPECT_FLOAT_EQ(t[size_t((3 * 8 + 0) * 3 + 1)], 32.5f);
+}
+
+// The axis-aligned fast path (letterbox, tiles, crops) and the general path (rotated crops) vs a
+// plain double-precision bilinear sampler, over random images, scales, offsets and flips that
+// reach outside the picture.
+double NaiveSample(const Image& img, const Affine& a, int x, int y, int k, const Normalization& n) {
+  const double cx = x + 0.5, cy = y + 0.5;
+  const double u = a.m[0] * cx + a.m[1] * cy + a.m[2] - 0.5;
+  const double v = a.m[3] * cx + a.m[4] * cy + a.m[5] - 0.5;
+  if (u < -0.5 || v < -0.5 || u > img.width - 0.5 || v > img.height - 0.5) return n.pad;
+  const double uc = std::min(std::max(u, 0.0), double(img.width - 1));
+  const double vc = std::min(std::max(v, 0.0), double(img.height - 1));
+  const int x0 = int(uc), y0 = int(vc);
+  const int x1 = std::min(x0 + 1, img.width - 1), y1 = std::min(y0 + 1, img.height - 1);
+  const int c = n.bgr ? 2 - k : k;
+  auto px = [&](int xx, int yy) { return double(img.rgb[size_t((yy * img.width + xx) * 3 + c)]); };
+  const double fx = uc - x0, fy = vc - y0;
+  const double top = px(x0, y0) * (1 - fx) + px(x1, y0) * fx;
+  const double bot = px(x0, y1) * (1 - fx) + px(x1, y1) * fx;
+  return (top * (1 - fy) + bot * fy) * n.scale[k] + n.offset[k];
+}
+
+TEST(Image, WarpMatchesNaiveBilinear) {
+  test::Rng rng(7);
+  for (int trial = 0; trial < 60; ++trial) {
+    Image img;
+    img.width = rng.Int(1, 40);
+    img.height = rng.Int(1, 40);
+    img.rgb.resize(size_t(img.width * img.height * 3));
+    for (auto& p : img.rgb) p = uint8_t(rng.Int(0, 255));
+    const int w = rng.Int(1, 50), h = rng.Int(1, 50);
+    Affine a;
+    const float angle = trial % 3 == 0 ? rng.Uniform(-1.f, 1.f) : 0.f;
+    const float sx = rng.Uniform(0.1f, 3.f) * (rng.Chance(20) ? -1.f : 1.f);
+    const float sy = rng.Uniform(0.1f, 3.f);
+    a.m[0] = sx * std::cos(angle);
+    a.m[1] = angle == 0.f ? 0.f : -sy * std::sin(angle);
+    a.m[3] = angle == 0.f ? 0.f : sx * std::sin(angle);
+    a.m[4] = sy * std::cos(angle);
+    a.m[2] = rng.Uniform(-20.f, float(img.width));
+    a.m[5] = rng.Uniform(-20.f, float(img.height));
+    Normalization n;
+    n.bgr = rng.Chance(50);
+    n.pad = -3.f;
+    for (int k = 0; k < 3; ++k) {
+      n.scale[k] = rng.Uniform(0.001f, 1.f);
+      n.offset[k] = rng.Uniform(-1.f, 1.f);
+    }
+    std::vector<float> t(size_t(w * h * 3));
+    WarpToTensor(img, a, w, h, n, t.data());
+    int edge = 0;
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x)
+        for (int k = 0; k < 3; ++k) {
+          const double want = NaiveSample(img, a, x, y, k, n);
+          const float got = t[size_t((y * w + x) * 3 + k)];
+          // Pixels whose centre lands within float rounding of the picture's edge may go either
+          // way.
+          if ((want == n.pad) != (got == n.pad)) {
+            ++edge;
+            continue;
+          }
+          ASSERT_NEAR(got, want, 1e-3 * std::max(1.0, std::abs(want)))
+              << "trial " << trial << " at " << x << "," << y << "," << k;
+        }
+    EXPECT_LE(edge, 3 * (w + h)) << "trial " << trial;  // at most an edge row or column
+  }
 }
 
 TEST(Image, BoxDownscaleAverages) {
