@@ -114,6 +114,9 @@ Status Pipeline::Create(std::shared_ptr<const Graph> detector,
     return Errorf("pipeline: max_faces must be 1..1000");
   p->max_faces_ = options.max_faces;
   p->tiling_ = options.tiling;
+  if (!(options.min_tile >= 1.f && options.min_tile <= 8.f))
+    return Errorf("pipeline: min_tile ", options.min_tile, " is outside 1..8 detector inputs");
+  p->min_tile_ = options.min_tile;
 
   RuntimeOptions ro;
   ro.backend = options.backend;
@@ -194,8 +197,9 @@ Status Pipeline::Detect(const Image& image, std::vector<Detection>* detections, 
       allow_tiles && (tiling_ == PipelineOptions::Tiling::kOn ||
                       (tiling_ == PipelineOptions::Tiling::kAuto && longer >= 2 * det_size_));
   if (tiles) {
-    // Square tiles half the shorter side (at least the detector input), overlapping by a third.
-    const float t = std::max(float(det_size_), std::min(W, H) * 0.5f);
+    // Square tiles half the shorter side (at least min_tile detector inputs), overlapping by a
+    // third.
+    const float t = std::max(float(det_size_) * min_tile_, std::min(W, H) * 0.5f);
     const float step = t * 2.f / 3.f;
     const int nx = std::max(1, int(std::ceil((W - t) / step)) + 1);
     const int ny = std::max(1, int(std::ceil((H - t) / step)) + 1);

@@ -3,6 +3,7 @@
 // image, split by the ground-truth class (masked vs unmasked vs worn incorrectly), and - with a
 // classifier - per-class recall/precision of the labels on matched faces >= 32 px.
 //   fm_eval_scenes [--detector F] [--classifier F] [--min-score S] [--tiles auto|on|off]
+//   [--min-tile T]
 //                  [--iou T] [--limit N] [--split all|train|dev] SCENES_DIR
 // A ground-truth face counts as found when a detection overlaps it with IoU >= T (default 0.3;
 // BlazeFace boxes are tighter than the hand-drawn ones); a detection overlapping no ground-truth
@@ -29,7 +30,8 @@ namespace {
 int Usage() {
   std::fprintf(stderr,
                "usage: fm_eval_scenes [--detector F] [--classifier F] [--min-score S] "
-               "[--tiles auto|on|off] [--iou T] [--limit N] [--split all|train|dev] SCENES_DIR\n");
+               "[--tiles auto|on|off] [--min-tile T] [--iou T] [--limit N] [--split all|train|dev] "
+               "SCENES_DIR\n");
   return 2;
 }
 
@@ -52,6 +54,8 @@ int main(int argc, char** argv) {
       options.min_score = std::stof(argv[++i]);
     else if (a == "--tile-score" && has_value)
       options.tile_min_score = std::stof(argv[++i]);
+    else if (a == "--min-tile" && has_value)
+      options.min_tile = std::stof(argv[++i]);
     else if (a == "--iou" && has_value)
       match_iou = std::stof(argv[++i]);
     else if (a == "--limit" && has_value)
