@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "export_util.h"
 #include "model_format.h"
 #include "runtime.h"
 #include "tfjs_convert.h"
@@ -27,23 +28,7 @@ namespace fs = std::filesystem;
 
 // ---- building tfjs fixtures ----
 
-std::string Base64(const std::string& s) {
-  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : s) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(k[(acc >> bits) & 63]);
-    }
-  }
-  if (bits > 0) out.push_back(k[(acc << (6 - bits)) & 63]);
-  while (out.size() % 4) out.push_back('=');
-  return out;
-}
+using export_util::Base64;
 
 json S(const std::string& s) {
   return {{"s", Base64(s)}};

@@ -1,14 +1,18 @@
 // facemask.cpp - the native command-line tool, the engine's front door for scripts:
 //   facemask detect [--json] [--annotate DIR] [--min-score S] [--detector FILE]
-//                   [--classifier FILE | --no-classifier] [--threads N] IMAGE_OR_DIR...
+//                   [--classifier FILE | --no-classifier] [--threads N] [--small-faces]
+//                   IMAGE_OR_DIR...
 //   facemask convert INPUT -o OUTPUT [--labels a,b,...] [--scale S] [--mean M] [--bgr]
 //                    [--input-size S] [--features BLOCKS] [--fp32]   (the last three: face-api.js)
 //   facemask classify --model FILE [--json] [--threads N] IMAGE_OR_DIR...
+//   facemask export MODEL.fmm [--tfjs DIR] [--onnx FILE]
 // detect and classify print one JSON object per image with --json (JSON Lines); a file that
 // cannot be read gives {"file": ..., "error": ...} and the batch goes on. convert takes a Keras
 // .h5, a TensorFlow.js graph model or layers model (model.json), or a face-api.js weights
 // manifest (face_expression_model) and writes a .fmm classifier (or, with --features, face-api's
-// pretrained feature extractor for the trainer).
+// pretrained feature extractor for the trainer). export writes a .fmm as a TensorFlow.js graph
+// model (DIR/model.json + one weight shard) and/or an ONNX file (tools/convert/export_*.h), for
+// running our models in other runtimes.
 // Exit status: 0 all files fine, 1 some failed, 2 usage or model errors.
 #include <algorithm>
 #include <atomic>
@@ -26,6 +30,8 @@
 #include <vector>
 
 #include "annotate.h"
+#include "export_onnx.h"
+#include "export_tfjs.h"
 #include "model_format.h"
 #include "model_import.h"
 #include "pipeline.h"
@@ -47,13 +53,15 @@ int Usage(const char* message = nullptr) {
   std::fprintf(
       stderr,
       "usage: facemask detect [--json] [--annotate DIR] [--min-score S] [--detector FILE]\n"
-      "                       [--classifier FILE | --no-classifier] [--threads N]\n"
+      "                       [--classifier FILE | --no-classifier] [--threads N] [--small-faces]\n"
       "                       IMAGE_OR_DIR...   (--threads: N images at a time)\n"
       "       facemask convert INPUT -o OUTPUT [--labels a,b,...] [--scale S] [--mean M] [--bgr]\n"
       "                        [--input-size S] [--features BLOCKS] [--fp32]\n"
       "                (INPUT: Keras .h5, TensorFlow.js graph or layers model.json;\n"
       "                 the model sees pixel * S - M, channels RGB or BGR)\n"
       "       facemask classify --model FILE [--json] [--threads N] IMAGE_OR_DIR...\n"
+      "       facemask export MODEL.fmm [--tfjs DIR] [--onnx FILE]\n"
+      "                (TensorFlow.js graph model DIR/model.json + shard; ONNX opset 13)\n"
       "models default to %s (override with FACEMASK_MODEL_DIR)\n",
       FM_DEFAULT_MODEL_DIR);
   return 2;
@@ -110,6 +118,8 @@ int Detect(int argc, char** argv) {
       json = true;
     else if (a == "--no-classifier")
       no_classifier = true;
+    else if (a == "--small-faces")
+      options.min_tile = 1.f;  // 1:1 tiles: more faces under ~20 px, 1.7x the time on small photos
     else if (a == "--annotate" || a == "--detector" || a == "--classifier" || a == "--min-score" ||
              a == "--threads") {
       const char* v = value(a.c_str());
@@ -415,6 +425,37 @@ int Classify(int argc, char** argv) {
   return failures ? 1 : 0;
 }
 
+// Writes MODEL.fmm in other runtimes' formats; each exporter writes through temporaries.
+int Export(int argc, char** argv) {
+  std::string model, tfjs, onnx;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--tfjs" || a == "--onnx") {
+      if (i + 1 >= argc) return Usage((a + " needs a value").c_str());
+      (a == "--tfjs" ? tfjs : onnx) = argv[++i];
+    } else if (a.size() > 1 && a[0] == '-') {
+      return Usage(("unknown option " + a).c_str());
+    } else if (model.empty()) {
+      model = a;
+    } else {
+      return Usage("export takes one MODEL");
+    }
+  }
+  if (model.empty() || (tfjs.empty() && onnx.empty()))
+    return Usage("export needs MODEL.fmm and --tfjs DIR and/or --onnx FILE");
+  fm::Graph graph;
+  Status s = fm::ReadModelFile(model, &graph);
+  if (s.ok() && !tfjs.empty()) s = fm::ExportTfjsToDir(graph, tfjs).Prefix(model + ": ");
+  if (s.ok() && !onnx.empty()) s = fm::ExportOnnxFile(graph, onnx).Prefix(model + ": ");
+  if (!s.ok()) {
+    std::fprintf(stderr, "facemask: %s\n", s.message().c_str());
+    return 1;
+  }
+  for (const std::string& out : {tfjs, onnx})
+    if (!out.empty()) std::printf("%s: %zu nodes exported\n", out.c_str(), graph.nodes.size());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -423,6 +464,7 @@ int main(int argc, char** argv) {
   if (command == "detect") return Detect(argc - 2, argv + 2);
   if (command == "convert") return Convert(argc - 2, argv + 2);
   if (command == "classify") return Classify(argc - 2, argv + 2);
+  if (command == "export") return Export(argc - 2, argv + 2);
   if (command == "--help" || command == "-h" || command == "help") {
     Usage();
     return 0;

@@ -858,6 +858,15 @@ void Converter::Lower(const TfNode& n, const json& model) {
                  {{"clamp", Attr::Floats({0.f, op == "Relu" ? kInf : 6.f})}}));
     return;
   }
+  if (op == "ClipByValue") {
+    const Value &lo = ConstIn(n, 1), &hi = ConstIn(n, 2);
+    if (lo.is_int || hi.is_int || lo.f.size() != 1 || hi.f.size() != 1)
+      Fail(where, ": clip_value_min and clip_value_max must be float scalars");
+    if (!(lo.f[0] < hi.f[0]))
+      Fail(where, ": the clip range [", lo.f[0], ", ", hi.f[0], "] is empty");
+    Bind(n, Node("clamp", n.name, {In(n, 0)}, {{"clamp", Attr::Floats({lo.f[0], hi.f[0]})}}));
+    return;
+  }
   if (op == "Sigmoid" || op == "Tanh" || op == "Softmax") {
     std::string ours = op == "Sigmoid" ? "sigmoid" : op == "Tanh" ? "tanh" : "softmax";
     Bind(n, Node(ours, n.name, {In(n, 0)}, {}));
@@ -1204,6 +1213,14 @@ void Converter::LowerBinary(const TfNode& n) {
                            {b, Const(n.name + "/minus_one", {1}, {-1.f}, false)}, {});
       Bind(n, Node("add", n.name, {a, neg}, {}));
     }
+  } else if ((op == "Maximum" || op == "Minimum") && (V(a).is_const || V(b).is_const)) {
+    // max(x, c) / min(x, c) with a scalar constant c: a one-sided clamp.
+    const Value& c = V(V(a).is_const ? a : b);
+    if (c.is_int || c.f.size() != 1)
+      Fail(where, ": only a scalar constant operand is supported with a run-time tensor");
+    const std::vector<float> range =
+        op == "Maximum" ? std::vector<float>{c.f[0], kInf} : std::vector<float>{-kInf, c.f[0]};
+    Bind(n, Node("clamp", n.name, {V(a).is_const ? b : a}, {{"clamp", Attr::Floats(range)}}));
   } else if (op == "RealDiv" && V(b).is_const) {
     for (float f : V(b).f)
       if (f == 0.f) Fail(where, ": division by zero");
