@@ -1,16 +1,21 @@
 // run.mjs - the side-by-side browser benchmark (run by tools/bench-browser, which builds the page
-// and installs the npm packages of tests/bench/package-lock.json into build/npm-bench/, passed as
-// FM_NPM_DIR). Serves tests/bench/page/ with our engine (build/web), our models (model/), the
-// tfjs graph files they were converted from (~/.cache/facemask/npm/human-models-3.0.4) and the
-// TensorFlow.js bundles, all from one local origin, and drives Debian's Chromium (headless) to
-// run in one page load, on the same inputs:
+// and the native CLI and installs the npm packages of tests/bench/package-lock.json into
+// build/npm-bench/, passed as FM_NPM_DIR). First exports our models with the native CLI
+// (`facemask export`, into build/bench-browser/export/): all three to ONNX, the classifier also to
+// a tfjs graph model. Serves tests/bench/page/ with our engine (build/web), our models (model/),
+// the exports, the tfjs graph files the detectors were converted from
+// (~/.cache/facemask/npm/human-models-3.0.4) and the TensorFlow.js and onnxruntime-web bundles,
+// all from one local origin, and drives Debian's Chromium (headless) to run in one page load, on
+// the same inputs:
 //   ours (wasm SIMD, 1 thread; raw model API), ours-dense (the same with XNNPACK's sparse path
-//   off), tfjs-backend-wasm (SIMD, 1 thread), tfjs CPU on BlazeFace short (128) and full (192);
+//   off), tfjs-backend-wasm (SIMD, 1 thread), tfjs CPU and onnxruntime-web (wasm SIMD, 1 thread)
+//   on BlazeFace short (128), full (192) and our classifier (64; tfjs runs its export);
 //   and our pipeline on a 640x480 frame with 5 faces: a photo, and video frames with the engine's
 //   default detect_every and with the detector on every frame (per-frame median, p90 and mean).
 // Then, when build/web has the threads build, a second page load (?threads=N, default 2) runs ours
-// (facemask-engine-simd-threads) and tfjs-backend-wasm (its threaded SIMD binary) with N threads
-// each on the same models and the pipeline: rows marked "N threads".
+// (facemask-engine-simd-threads), tfjs-backend-wasm (its threaded SIMD binary) and
+// onnxruntime-web (numThreads N) with N threads each on the same models and the pipeline: rows
+// marked "N threads".
 // Warm-up by time, then timed runs in interleaved rounds (a load spike hits every runtime alike).
 // Prints a table (also written to build/bench-browser.md) and one JSON line {"bench": "browser",
 // ...} (also build/bench-browser.json). Exits 1 when the runtimes disagree or something fails.
@@ -49,12 +54,20 @@ const SOURCE = path.resolve(ROOT, '../shared/data/demo/group_nomask_sample5.jpg'
 const FRAME = path.join(OUT, 'frame-640x480.png');
 const log = (...a) => console.log('[bench-browser]', ...a);
 
-const MODELS = [
-  { name: 'short', size: 128, fmm: '/models/blazeface-short.fmm', json: '/tfjs-models/facemesh-detection-short.json', output: 'Identity' },
-  // The full model has two outputs; only Identity is the detector's (NOTES-build.md).
-  { name: 'full', size: 192, fmm: '/models/blazeface-full.fmm', json: '/tfjs-models/facemesh-detection-full.json', output: 'Identity' },
+const EXPORT = path.join(OUT, 'export');
+// label: the row's model; tfjs: the url prefix of the tfjs files (for the download sizes).
+const ALL_MODELS = [
+  { name: 'short', label: 'blazeface-short', size: 128, fmm: '/models/blazeface-short.fmm', json: '/tfjs-models/facemesh-detection-short.json',
+    tfjs: '/tfjs-models/facemesh-detection-short.', onnx: '/export/blazeface-short.onnx', output: 'Identity' },
+  // The full model's tfjs file has two outputs; only Identity is the detector's (NOTES-build.md).
+  { name: 'full', label: 'blazeface-full', size: 192, fmm: '/models/blazeface-full.fmm', json: '/tfjs-models/facemesh-detection-full.json',
+    tfjs: '/tfjs-models/facemesh-detection-full.', onnx: '/export/blazeface-full.onnx', output: 'Identity' },
+  // Our classifier has no tfjs original: tfjs runs its export.
+  { name: 'classifier', label: 'classifier', size: 64, fmm: '/models/classifier.fmm', json: '/export/classifier-tfjs/model.json',
+    tfjs: '/export/classifier-tfjs/', onnx: '/export/classifier.onnx', output: 'probs', exportTfjs: true },
 ];
-const RUNTIMES = ['ours', 'ours-dense', 'tfjs-wasm', ...(NO_CPU ? [] : ['tfjs-cpu'])];
+const MODELS = ALL_MODELS.filter((m) => fs.existsSync(path.join(MODEL_DIR, path.basename(m.fmm))));
+const RUNTIMES = ['ours', 'ours-dense', 'tfjs-wasm', ...(NO_CPU ? [] : ['tfjs-cpu']), 'ort-wasm'];
 
 // ---- the frame: a group photo with 5 faces, scaled to cover 640x480 and centre-cropped
 function makeFrame() {
@@ -68,13 +81,27 @@ function makeFrame() {
   return JSON.parse(c.stdout.trim().split('\n')[0]).faces.map((f) => f.label || 'face').sort().join(',');
 }
 
+// ---- our models in the peer runtimes' formats, written by the native CLI (tools/convert/export_*)
+function exportModels() {
+  fs.rmSync(EXPORT, { recursive: true, force: true });
+  fs.mkdirSync(EXPORT, { recursive: true });
+  for (const m of MODELS) {
+    const base = path.basename(m.fmm, '.fmm');
+    const a = ['export', path.join(MODEL_DIR, `${base}.fmm`), '--onnx', path.join(EXPORT, `${base}.onnx`)];
+    if (m.exportTfjs) a.push('--tfjs', path.join(EXPORT, `${base}-tfjs`));
+    const r = spawnSync(CLI, a, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`facemask ${a.join(' ')} failed: ${r.stderr}`);
+  }
+}
+
 // ---- one origin for everything; COOP/COEP make the page cross-origin isolated (performance.now()
 // then has 5 us resolution instead of 100 us); tfjs-wasm is still told to use its 1-thread build.
-const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm',
-  '.png': 'image/png', '.fmm': 'application/octet-stream', '.bin': 'application/octet-stream' };
+const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm',
+  '.png': 'image/png', '.fmm': 'application/octet-stream', '.bin': 'application/octet-stream', '.onnx': 'application/octet-stream' };
 const ROUTES = [
-  ['/bench/', PAGE], ['/engine/', WEB], ['/models/', MODEL_DIR], ['/tfjs-models/', TFJS_MODELS],
-  ['/npm/@tensorflow/', path.join(NODE_MODULES, '@tensorflow')], ['/frame/', OUT],
+  ['/bench/', PAGE], ['/engine/', WEB], ['/models/', MODEL_DIR], ['/tfjs-models/', TFJS_MODELS], ['/export/', EXPORT],
+  ['/npm/@tensorflow/', path.join(NODE_MODULES, '@tensorflow')], ['/npm/onnxruntime-web/', path.join(NODE_MODULES, 'onnxruntime-web')],
+  ['/frame/', OUT],
 ];
 const served = new Map();  // url path -> bytes
 function serve() {
@@ -120,22 +147,24 @@ async function threadRows(browser, base, errors, { haveClassifier, cliLabels, cl
   await page.goto(`${base}/bench/index.html?threads=${THREADS}`);
   await page.waitForFunction(() => document.body.dataset.ready === '1', null, { timeout: 60000 });
   const info = await page.evaluate((a) => window.bench.init(a), { frame: '/frame/frame-640x480.png', sizes: MODELS.map((m) => m.size) });
-  log(`${THREADS} threads: cross-origin isolated ${info.crossOriginIsolated}; tfjs-wasm threaded binary ${info.tfjsWasmMultithread}, threads ${info.tfjsWasmThreads}`);
+  log(`${THREADS} threads: cross-origin isolated ${info.crossOriginIsolated}; tfjs-wasm threaded binary ${info.tfjsWasmMultithread}, threads ${info.tfjsWasmThreads}; onnxruntime-web numThreads ${info.ortThreads}`);
   if (!info.crossOriginIsolated) { out.problems.push('the threads page is not cross-origin isolated'); return out; }
-  const rts = ['ours', 'tfjs-wasm'];
-  const threadsOf = { ours: THREADS, 'tfjs-wasm': info.tfjsWasmThreads };  // what tfjs really got
+  const rts = ['ours', 'tfjs-wasm', 'ort-wasm'];
+  const threadsOf = { ours: THREADS, 'tfjs-wasm': info.tfjsWasmThreads, 'ort-wasm': info.ortThreads };  // what tfjs really got
   const n = Math.ceil(RUNS / ROUNDS);
   for (const m of MODELS) {
     const rows = {};
     for (const rt of rts) {
       const r = await page.evaluate(([rt, m]) => window.bench.load(rt, m), [rt, m]);
-      rows[rt] = { model: `blazeface-${m.name}`, input: m.size, runtime: rt, threads: threadsOf[rt], load_ms: r.loadMs, first_ms: r.firstMs, times: [] };
+      rows[rt] = { model: m.label, input: m.size, runtime: rt, threads: threadsOf[rt], load_ms: r.loadMs, first_ms: r.firstMs, times: [] };
     }
     const a = out.agreement[m.name] = await page.evaluate(([nm, s, r]) => window.bench.agree(nm, s, r), [m.name, m.size, rts]);
     for (const [which, d] of Object.entries(a)) {
-      const diff = d['tfjs-wasm vs ours'];
-      log(`agreement ${m.name}, ${THREADS} threads (${which} input): tfjs-wasm vs ours max abs diff ${diff.toExponential(2)}`);
-      if (!(diff <= TOLERANCE)) out.problems.push(`${m.name} ${THREADS} threads: outputs differ by ${diff}`);
+      for (const pair of ['tfjs-wasm vs ours', 'ort-wasm vs ours']) {
+        const diff = d[pair];
+        log(`agreement ${m.name}, ${THREADS} threads (${which} input): ${pair} max abs diff ${diff.toExponential(2)}`);
+        if (!(diff <= TOLERANCE)) out.problems.push(`${m.name} ${THREADS} threads: ${pair}: outputs differ by ${diff}`);
+      }
     }
     for (const rt of rts) rows[rt].warmup_runs = await page.evaluate(([k, s]) => window.bench.warm(k, s), [`${rt}/${m.name}`, WARMUP]);
     for (let round = 0; round < ROUNDS; ++round) {
@@ -164,10 +193,13 @@ async function threadRows(browser, base, errors, { haveClassifier, cliLabels, cl
 
 async function main() {
   for (const f of [path.join(WEB, 'facemask-engine-simd.wasm'), path.join(MODEL_DIR, 'blazeface-short.fmm'),
-    path.join(MODEL_DIR, 'blazeface-full.fmm'), path.join(TFJS_MODELS, 'facemesh-detection-full.json'), CLI]) {
+    path.join(MODEL_DIR, 'blazeface-full.fmm'), path.join(TFJS_MODELS, 'facemesh-detection-full.json'), CLI,
+    path.join(NODE_MODULES, 'onnxruntime-web/dist/ort.wasm.min.js')]) {
     if (!fs.existsSync(f)) throw new Error(`${f} is missing (tools/bench-browser builds and fetches everything)`);
   }
   const haveClassifier = fs.existsSync(path.join(MODEL_DIR, 'classifier.fmm'));
+  exportModels();
+  log(`exported ${MODELS.map((m) => m.label).join(', ')} with ${path.relative(ROOT, CLI)} export into ${path.relative(ROOT, EXPORT)}/`);
   const cliLabels = makeFrame();
   const cliFaces = cliLabels ? cliLabels.split(',').length : 0;
   log(`frame: ${path.relative(ROOT, FRAME)} from ${path.basename(SOURCE)}; the native CLI finds ${cliFaces} faces (${cliLabels})`);
@@ -187,7 +219,7 @@ async function main() {
     await page.waitForFunction(() => document.body.dataset.ready === '1', null, { timeout: 60000 });
     const chromiumVersion = browser.browser() ? browser.browser().version() : (await page.evaluate(() => navigator.userAgent)).match(/Chrome\/([\d.]+)/)[1];
     const info = await page.evaluate((a) => window.bench.init(a), { frame: '/frame/frame-640x480.png', sizes: MODELS.map((m) => m.size) });
-    log(`Chromium ${chromiumVersion}; engine ${info.version}, tfjs ${info.tfjsVersion} (wasm SIMD ${info.tfjsWasmSimd}, threads ${info.tfjsWasmThreads}); cross-origin isolated ${info.crossOriginIsolated}`);
+    log(`Chromium ${chromiumVersion}; engine ${info.version}, tfjs ${info.tfjsVersion} (wasm SIMD ${info.tfjsWasmSimd}, threads ${info.tfjsWasmThreads}), onnxruntime-web ${info.ortVersion} (threads ${info.ortThreads}); cross-origin isolated ${info.crossOriginIsolated}`);
 
     // Load every model in every runtime (first inference right after load), check agreement.
     const results = [];
@@ -196,7 +228,7 @@ async function main() {
       const rows = {};
       for (const rt of RUNTIMES) {
         const r = await page.evaluate(([rt, m]) => window.bench.load(rt, m), [rt, m]);
-        rows[rt] = { model: `blazeface-${m.name}`, input: m.size, runtime: rt, load_ms: r.loadMs, first_ms: r.firstMs, times: [] };
+        rows[rt] = { model: m.label, input: m.size, runtime: rt, load_ms: r.loadMs, first_ms: r.firstMs, times: [] };
       }
       agreement[m.name] = await page.evaluate(([n, s, rts]) => window.bench.agree(n, s, rts), [m.name, m.size, RUNTIMES]);
       for (const [which, a] of Object.entries(agreement[m.name])) {
@@ -262,17 +294,18 @@ async function main() {
       for (const [u, s] of served) if (pred(u)) { bytes += s.bytes; gzip += s.gzip; files.push(u); }
       return { bytes, gzip, files };
     };
-    const isModel = (name) => (u) => u.includes(`-${name}.`) && (u.startsWith('/models/') || u.startsWith('/tfjs-models/'));
     const downloads = {
       ours: { code: sum((u) => u.startsWith('/engine/facemask-engine-simd.')) },
       'tfjs-wasm': { code: sum((u) => /tfjs-(core|converter)\/|tf-backend-wasm\.min\.js|tfjs-backend-wasm-simd\.wasm/.test(u)) },
       'tfjs-cpu': { code: sum((u) => /tfjs-(core|converter|backend-cpu)\//.test(u)) },
+      // onnxruntime-web's single wasm binary is its threaded SIMD build, 1 thread or N.
+      'ort-wasm': { code: sum((u) => /^\/npm\/onnxruntime-web\/dist\/(ort\.wasm\.min\.js|ort-wasm-simd-threaded\.(mjs|wasm))$/.test(u)) },
     };
     for (const m of MODELS) {
-      downloads.ours[m.name] = sum((u) => u.startsWith('/models/') && isModel(m.name)(u));
-      downloads['tfjs-wasm'][m.name] = downloads['tfjs-cpu'][m.name] = sum((u) => u.startsWith('/tfjs-models/') && isModel(m.name)(u));
+      downloads.ours[m.name] = sum((u) => u === m.fmm);
+      downloads['tfjs-wasm'][m.name] = downloads['tfjs-cpu'][m.name] = sum((u) => u.startsWith(m.tfjs));
+      downloads['ort-wasm'][m.name] = sum((u) => u === m.onnx);
     }
-    if (haveClassifier) downloads.ours.classifier = sum((u) => u === '/models/classifier.fmm');
     const load = os.loadavg();
 
     const md = [];
@@ -283,7 +316,8 @@ async function main() {
     md.push('');
     md.push('| model | runtime | median ms | p90 ms | vs ours | first ms | load ms |');
     md.push('|---|---|---|---|---|---|---|');
-    const rtName = { ours: 'ours (wasm SIMD, XNNPACK)', 'ours-dense': 'ours, sparse path off (XNNPACK_DENSE)', 'tfjs-wasm': 'tfjs-backend-wasm 4.22 (SIMD)', 'tfjs-cpu': 'tfjs 4.22 CPU' };
+    const rtName = { ours: 'ours (wasm SIMD, XNNPACK)', 'ours-dense': 'ours, sparse path off (XNNPACK_DENSE)', 'tfjs-wasm': 'tfjs-backend-wasm 4.22 (SIMD)', 'tfjs-cpu': 'tfjs 4.22 CPU',
+      'ort-wasm': `onnxruntime-web ${info.ortVersion || ''} (wasm SIMD)` };
     for (const r of results) {
       const model = r.model.startsWith('pipeline')
         ? `pipeline ${{ 'pipeline-photo': 'photo (run_pixels, with tiles)', 'pipeline-video': `video frame (track_pixels, default detect_every; mean ${f1(r.mean_ms)} ms)`,
@@ -292,7 +326,8 @@ async function main() {
       md.push(`| ${model} | ${rtName[r.runtime]}${r.threads > 1 ? `, ${r.threads} threads` : ''} | ${f1(r.median_ms)} | ${f1(r.p90_ms)} | ${r.ratio_to_ours.toFixed(2)}x | ${f1(r.first_ms)} | ${f1(r.load_ms)} |`);
     }
     md.push('');
-    md.push('Raw detector outputs, max abs difference (frame input; pseudo-random input):');
+    md.push('Raw model outputs, max abs difference (frame input; pseudo-random input). tfjs runs the detectors\' original tfjs files and ' +
+      'our classifier\'s `facemask export --tfjs`; onnxruntime-web runs `facemask export --onnx` of all three:');
     md.push('');
     for (const m of MODELS) {
       const a = agreement[m.name];
@@ -302,22 +337,21 @@ async function main() {
     md.push('');
     md.push('Downloads (raw / gzip -9):');
     md.push('');
-    md.push('| runtime | code (JS + wasm) | short model | full model |');
-    md.push('|---|---|---|---|');
+    md.push(`| runtime | code (JS + wasm) | ${MODELS.map((m) => `${m.label} model`).join(' | ')} |`);
+    md.push(`|---|---|${MODELS.map(() => '---|').join('')}`);
     for (const [rt, d] of Object.entries(downloads)) {
       if (!RUNTIMES.includes(rt)) continue;
-      md.push(`| ${rtName[rt]} | ${kb(d.code.bytes)} / ${kb(d.code.gzip)} | ${kb(d.short.bytes)} / ${kb(d.short.gzip)} | ${kb(d.full.bytes)} / ${kb(d.full.gzip)} |`);
+      md.push(`| ${rtName[rt]} | ${kb(d.code.bytes)} / ${kb(d.code.gzip)} | ${MODELS.map((m) => `${kb(d[m.name].bytes)} / ${kb(d[m.name].gzip)}`).join(' | ')} |`);
     }
-    if (haveClassifier) md.push(`\nOur classifier: ${kb(downloads.ours.classifier.bytes)} / ${kb(downloads.ours.classifier.gzip)}.`);
     md.push('');
-    md.push(`Wasm heap after everything ran: ours ${(heaps.ours / 1048576).toFixed(1)} MiB (both detectors twice, sparse and dense, + 2 pipelines${haveClassifier ? ' with the classifier' : ''})` +
+    md.push(`Wasm heap after everything ran: ours ${(heaps.ours / 1048576).toFixed(1)} MiB (each model twice, sparse hint and dense, + 2 pipelines${haveClassifier ? ' with the classifier' : ''})` +
       (heaps.tfjsWasm ? `, tfjs-backend-wasm ${(heaps.tfjsWasm / 1048576).toFixed(1)} MiB` : '') + '.');
     const table = md.join('\n');
     fs.writeFileSync(path.join(ROOT, 'build/bench-browser.md'), table + '\n');
     console.log('\n' + table + '\n');
     if (errors.length) { failed = true; log(`page errors: ${errors.join('; ')}`); }
     const line = JSON.stringify({ bench: 'browser', chromium: chromiumVersion, date: new Date().toISOString(), load_average: load, runs: RUNS, warmup_s: WARMUP,
-      engine: info.version, tfjs: info.tfjsVersion, cross_origin_isolated: info.crossOriginIsolated, results, agreement,
+      engine: info.version, tfjs: info.tfjsVersion, onnxruntime_web: info.ortVersion, cross_origin_isolated: info.crossOriginIsolated, results, agreement,
       agreement_threads: threaded.agreement, downloads: Object.fromEntries(
         Object.entries(downloads).filter(([rt]) => RUNTIMES.includes(rt)).map(([rt, d]) => [rt, Object.fromEntries(Object.entries(d).map(([k, v]) => [k, { bytes: v.bytes, gzip: v.gzip }]))])),
       wasm_heap_bytes: heaps });

