@@ -175,6 +175,7 @@ const camera = {
     const ctx = this.canvas.getContext('2d');
     let fresh = this.nextFrame();
     try {
+      await ownQueue;  // the camera can start before the engine is ready
       while (this.running && !this.paused && fm && fm.info) {
         await fresh;                  // a frame that arrived while the last one was analysed counts
         fresh = this.nextFrame();
@@ -270,7 +271,7 @@ async function decodeForDisplay(file) {
 }
 
 async function analysePhoto(file) {
-  await ownQueue;  // a model switch in progress finishes first
+  await ownQueue;  // the engine's start or a model switch in progress finishes first
   const card = newCard(file);
   const countEl = card.querySelector('.count');
   let result = null;
@@ -355,16 +356,23 @@ window.facemaskPage = { addFiles, camera };  // for tests and the console
 // pages it serves: on the first visit, when threads would be used (>= 4 cores, or ?threads=2..4),
 // the engine waits (up to 10 s) for it to take control, then the page reloads, once per tab
 // (sessionStorage); ?coi=0 opts out. On 2 cores the first visit starts at once, single-threaded.
-async function serviceWorker() {
-  if (!('serviceWorker' in navigator) || !location.protocol.startsWith('http') || globalThis.__FACEMASK_INLINE__) return;
-  const sw = navigator.serviceWorker;
-  const registered = sw.register('./sw.js');
+// Otherwise it is registered 2 s after the engine is ready: its install downloads every asset, which
+// on a first visit must not compete with the engine's start and the first result.
+const swUsable = () => 'serviceWorker' in navigator && location.protocol.startsWith('http') && !globalThis.__FACEMASK_INLINE__;
+function registerServiceWorker() {
+  const registered = navigator.serviceWorker.register('./sw.js');
   registered.catch((e) => console.warn('facemask: offline cache unavailable:', e.message));
+  return registered;
+}
+async function serviceWorker() {
+  if (!swUsable()) return;
+  const sw = navigator.serviceWorker;
   let tab = null;
   try { tab = sessionStorage; } catch { /* storage disabled */ }
   const wantsThreads = Number(params.get('threads')) > 1 || (!params.get('threads') && autoThreads() > 1);
   if (!wantsThreads || self.crossOriginIsolated || params.get('coi') === '0' || sw.controller || !tab ||
       tab.getItem('facemask-coi-reload')) return;
+  const registered = registerServiceWorker();
   const controlled = await Promise.race([
     new Promise((resolve) => sw.addEventListener('controllerchange', () => resolve(true), { once: true })),
     registered.then(() => new Promise((resolve) => setTimeout(resolve, 10000, false)), () => false),
@@ -376,4 +384,7 @@ async function serviceWorker() {
 }
 
 showMode(params.get('mode') === 'photos' ? 'photos' : 'camera');
-serviceWorker().finally(startEngine);
+// The engine's start is the first entry of ownQueue: a photo dropped or a camera started while it
+// loads waits for it instead of failing.
+ownQueue = serviceWorker().finally(() => startEngine());
+ownQueue.then(() => { if (swUsable()) setTimeout(registerServiceWorker, 2000); });

@@ -50,6 +50,19 @@ def main(src, model_dir, simd_dir, nosimd_dir, out, threads_dir=None):
     if detector is None:
         print("assemble: WARNING: no detector model in model/ (the page will say so)", file=sys.stderr)
 
+    # First visit: the browser fetches the page's modules and default models while it parses the
+    # page, instead of after app.js -> facemask.js -> models.json (single() drops these lines).
+    hints = ['<link rel="modulepreload" href="facemask.js">', '<link rel="modulepreload" href="draw.js">',
+             '<link rel="preload" href="models/models.json" as="fetch" crossorigin>']
+    hints += [f'<link rel="preload" href="models/{m}" as="fetch" crossorigin>'
+              for m in [manifest["detector"], manifest["classifier"]] if m]
+    html = read(out, "index.html")
+    tag = '<script type="module" src="app.js"></script>'
+    if tag not in html:
+        raise SystemExit(f"assemble: index.html no longer contains {tag!r}")
+    with open(os.path.join(out, "index.html"), "w") as fp:
+        fp.write(html.replace(tag, "\n".join(hints + [tag])))
+
     # Service worker: every file (the single-file page is written after this and not cached: it is
     # for file://), and a version that changes with any of them.
     assets = []
@@ -124,7 +137,8 @@ def single(out, manifest, models):
     }
     data = json.dumps(assets).replace("</", "<\\/")  # never close the <script> early
     style = read(out, "style.css")
-    html = read(out, "index.html")
+    html = "".join(line for line in read(out, "index.html").splitlines(True)
+                   if not line.startswith(('<link rel="modulepreload"', '<link rel="preload"')))
     csp = ("default-src 'none'; script-src " + csp_hash(BOOT) + " blob: 'wasm-unsafe-eval'; "
            "worker-src blob:; connect-src blob: data:; img-src blob: data:; media-src blob: mediastream:; "
            "style-src " + csp_hash(style) + "; object-src 'none'; base-uri 'none'; form-action 'none'")

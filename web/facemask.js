@@ -107,9 +107,7 @@ async function start(self, options, inline, flavor, threads) {
 
   const imageClassifier = options.imageClassifier ? bytesOption(options.imageClassifier, 'imageClassifier') : null;
   const init = { type: 'init', flavor, threads, detector, classifier, imageClassifier, minScore: options.minScore, detectEvery: options.detectEvery };
-  if (inline) {
-    init.wasmBytes = inline.wasm(flavor);
-  } else {
+  if (!inline) {  // (the single-file page sent the wasm's bytes with 'load')
     init.engineUrl = new URL(`facemask-engine-${flavor}.js`, base).href;
     init.wasmUrl = new URL(`facemask-engine-${flavor}.wasm`, base).href;
   }
@@ -141,6 +139,19 @@ class FaceMask {
       ? new Worker(URL.createObjectURL(new Blob([inline.workerSource(flavor || 'nosimd')], { type: 'text/javascript' })))
       : new Worker(new URL('worker.js', new URL(options.baseUrl || '.', import.meta.url)), { type: 'module' });
     this._worker.onmessage = (e) => this._message(e.data);
+    // The engine's download and compilation start now, beside the models' download in start().
+    if (flavor && !(threads instanceof Error)) {
+      const load = { type: 'load', threads,
+        poolSize: (threads - 1) * (1 + (options.classifier !== null ? 1 : 0) + (options.imageClassifier ? 1 : 0)) };
+      if (inline) {
+        load.wasmBytes = inline.wasm(flavor);
+      } else {
+        const base = new URL(options.baseUrl || '.', import.meta.url);
+        load.engineUrl = new URL(`facemask-engine-${flavor}.js`, base).href;
+        load.wasmUrl = new URL(`facemask-engine-${flavor}.wasm`, base).href;
+      }
+      this._worker.postMessage(load);
+    }
     this._worker.onerror = (e) => {
       e.preventDefault();
       this._die(fail(`the worker failed: ${e.message || 'could not start it (module workers unsupported?)'}`));
@@ -153,7 +164,7 @@ class FaceMask {
 
   _message(msg) {
     // info.flavor is the instruction set ('simd' also for the threads build); info.threads says which build.
-    if (msg.type === 'ready') this._onReady({ version: msg.version, flavor: msg.flavor.replace('-threads', ''), threads: msg.threads, classifier: msg.classifier, imageClassifier: msg.imageClassifier, tracking: msg.tracking });
+    if (msg.type === 'ready') this._onReady({ version: msg.version, flavor: msg.flavor.replace('-threads', ''), threads: msg.threads, classifier: msg.classifier, imageClassifier: msg.imageClassifier, tracking: msg.tracking, startup: msg.startup });
     else if (msg.type === 'fatal') this._onFatal(fail(`the engine did not start: ${msg.error}`));
     else if (msg.type === 'result') {
       const p = this._pending.get(msg.id);

@@ -1,8 +1,10 @@
 // worker.js - the Web Worker that owns the wasm engine (one fm_pipeline). facemask.js talks to it
 // with messages; this file only moves pixels and bytes into the wasm heap and JSON text out:
+//   {type:'load', engineUrl, wasmUrl|wasmBytes, threads, poolSize} (optional, first): starts loading
+//       and compiling the engine while the page still fetches the models
 //   {type:'init', engineUrl, wasmUrl|wasmBytes, detector, classifier, imageClassifier, minScore,
 //    flavor, threads, detectEvery} -> {type:'ready', version, flavor, threads, classifier, imageClassifier,
-//              tracking} or {type:'fatal', error}
+//              tracking, startup} or {type:'fatal', error}
 //   (threads > 1: flavor 'simd-threads', whose pthreads are more workers started by the engine)
 //   {type:'detect', id, frame | bitmap | pixels{data,width,height} | encoded, track, timestamp}
 //       -> {type:'result', id, json, engineMs, totalMs, heapBytes, heapUsed} or {type:'result', id, error}
@@ -37,14 +39,25 @@ function copyIn(bytes) {  // Uint8Array -> (pointer, size) in the heap (model by
   return p;
 }
 
-async function init(msg) {
+// The Emscripten module, loading: started by 'load' (sent as the page starts, so the engine's
+// download and compilation overlap the models' download) or else by 'init'.
+let engine = null;
+function loadEngine(msg) {
+  if (!engine) {
+    engine = instantiate(msg);
+    engine.catch(() => {});  // 'init' reports the failure
+  }
+  return engine;
+}
+
+async function instantiate(msg) {
   const threads = msg.threads || 1;
   if (threads > 1 && !(self.crossOriginIsolated && typeof SharedArrayBuffer === 'function')) {
     throw new Error(`${threads} threads need a cross-origin isolated page (SharedArrayBuffer)`);
   }
   // The single-file page runs this file as a classic worker with the engine prepended.
   const factory = self.createFaceMaskEngine || (await import(msg.engineUrl)).default;
-  M = await factory({
+  return factory({
     print: (s) => console.log('[engine]', s),
     printErr: (s) => console.warn('[engine]', s),
     // The wasm, and (threads build) the pthread worker script next to the engine's JS; a blob:
@@ -52,7 +65,7 @@ async function init(msg) {
     locateFile: (path) => (path.endsWith('.wasm') ? msg.wasmUrl || path : new URL(path, msg.engineUrl).href),
     // Threads build: every pool's workers must exist before pthreadpool_create (it waits for
     // them): threads - 1 for each runtime (detector, classifier, whole-photo classifier).
-    fmPoolSize: (threads - 1) * (1 + (msg.classifier ? 1 : 0) + (msg.imageClassifier ? 1 : 0)),
+    fmPoolSize: msg.poolSize ?? (threads - 1) * (1 + (msg.classifier ? 1 : 0) + (msg.imageClassifier ? 1 : 0)),
     instantiateWasm(imports, receive) {
       const done = (r) => receive(r.instance, r.module);
       if (msg.wasmBytes) {
@@ -71,6 +84,13 @@ async function init(msg) {
       return {};
     },
   });
+}
+
+async function init(msg) {
+  const threads = msg.threads || 1;
+  const t0 = performance.now();
+  M = await loadEngine(msg);
+  const t1 = performance.now();
   const det = new Uint8Array(msg.detector);
   const cls = msg.classifier ? new Uint8Array(msg.classifier) : null;
   const pd = copyIn(det), pc = cls ? copyIn(cls) : 0;
@@ -97,6 +117,8 @@ async function init(msg) {
     classifier: !!cls,
     imageClassifier: !!wholeImage,
     tracking: typeof M._fm_pipeline_track_pixels === 'function',
+    // ms spent waiting for the engine (after the models arrived) and creating the pipeline
+    startup: { engineWaitMs: t1 - t0, pipelineMs: performance.now() - t1 },
   });
 }
 
@@ -185,7 +207,9 @@ async function detect(msg) {
 onmessage = async (e) => {
   const msg = e.data;
   try {
-    if (msg.type === 'init') {
+    if (msg.type === 'load') {
+      loadEngine(msg);
+    } else if (msg.type === 'init') {
       await init(msg);
     } else if (msg.type === 'detect') {
       postMessage(await detect(msg));

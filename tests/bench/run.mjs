@@ -346,6 +346,14 @@ async function main() {
     md.push('');
     md.push(`Wasm heap after everything ran: ours ${(heaps.ours / 1048576).toFixed(1)} MiB (each model twice, sparse hint and dense, + 2 pipelines${haveClassifier ? ' with the classifier' : ''})` +
       (heaps.tfjsWasm ? `, tfjs-backend-wasm ${(heaps.tfjsWasm / 1048576).toFixed(1)} MiB` : '') + '.');
+    const coldFile = path.join(OUT, 'coldstart.json');  // tests/bench/coldstart.mjs, run just before
+    const cold = fs.existsSync(coldFile) ? JSON.parse(fs.readFileSync(coldFile, 'utf8')) : null;
+    if (cold) {
+      md.push('');
+      md.push(`First result after a cold load of the app page (tests/bench/coldstart.mjs: a new Chromium each time, ${cold.camera.runs} runs; ` +
+        `target ${cold.target_ms} ms): camera ${cold.camera.result_median_ms.toFixed(0)} ms median (worst ${cold.camera.result_worst_ms.toFixed(0)}, engine ready at ` +
+        `${cold.camera.ready_median_ms.toFixed(0)}), photo ${cold.photo.result_median_ms.toFixed(0)} ms (worst ${cold.photo.result_worst_ms.toFixed(0)}, engine ready at ${cold.photo.ready_median_ms.toFixed(0)}).`);
+    }
     const table = md.join('\n');
     fs.writeFileSync(path.join(ROOT, 'build/bench-browser.md'), table + '\n');
     console.log('\n' + table + '\n');
@@ -354,7 +362,7 @@ async function main() {
       engine: info.version, tfjs: info.tfjsVersion, onnxruntime_web: info.ortVersion, cross_origin_isolated: info.crossOriginIsolated, results, agreement,
       agreement_threads: threaded.agreement, downloads: Object.fromEntries(
         Object.entries(downloads).filter(([rt]) => RUNTIMES.includes(rt)).map(([rt, d]) => [rt, Object.fromEntries(Object.entries(d).map(([k, v]) => [k, { bytes: v.bytes, gzip: v.gzip }]))])),
-      wasm_heap_bytes: heaps });
+      wasm_heap_bytes: heaps, cold_start: cold });
     fs.writeFileSync(path.join(ROOT, 'build/bench-browser.json'), line + '\n');
     console.log(line);
   } finally {

@@ -360,18 +360,21 @@ test('network: only this origin, nothing after load; offline reload works (servi
   await page.close();
 });
 
-test('photos by drag-and-drop and by paste', async ({ context }) => {
+test('photos by drag-and-drop and by paste, while the engine is still loading', async ({ context }) => {
   const page = await context.newPage();
   const w = watch(context, page);
-  await page.goto(base + '?mode=photos');
-  await waitReady(page);
+  await page.goto(base + '?mode=photos', { waitUntil: 'commit' });
+  // As soon as the page's script runs (data-engine is set when the engine starts loading).
+  await page.waitForFunction(() => document.body && document.body.dataset.engine, null, { timeout: 30000, polling: 5 });
   const b64 = fs.readFileSync(PIC2).toString('base64');
-  await page.evaluate((b64) => {
+  const engineAtDrop = await page.evaluate((b64) => {
     const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
     const dt = () => { const d = new DataTransfer(); d.items.add(new File([bytes], 'dropped.jpg', { type: 'image/jpeg' })); return d; };
     document.getElementById('drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt(), bubbles: true, cancelable: true }));
     document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt(), bubbles: true, cancelable: true }));
+    return document.body.dataset.engine;
   }, b64);
+  assert(engineAtDrop === 'loading', `the engine was already ${engineAtDrop} when the photos arrived`);
   await page.waitForFunction(() => [...document.querySelectorAll('.card')].filter((c) => c.result).length === 2, null, { timeout: 30000 });
   const faces = await page.evaluate(() => [...document.querySelectorAll('.card')].map((c) => c.result.faces.length));
   const n = want[path.basename(PIC2)].faces.length;
