@@ -13,6 +13,11 @@ Runtime::Runtime(std::shared_ptr<const Graph> graph) : graph_(std::move(graph)) 
     outputs_.emplace_back(size_t(NumElements(graph_->ShapeOf(t))) + slack, 0.f);
 }
 
+Status Runtime::Profile(std::vector<OpTiming>* ops) const {
+  ops->clear();
+  return Errorf("runtime: profiles come from the XNNPACK backend created with profile = true");
+}
+
 Status Runtime::Create(std::shared_ptr<const Graph> graph, const RuntimeOptions& options,
                        std::unique_ptr<Runtime>* out) {
   if (!graph || !graph->validated()) return Errorf("runtime: the graph has not been validated");

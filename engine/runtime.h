@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "graph.h"
@@ -24,6 +25,15 @@ struct RuntimeOptions {
   // of the 1x1 weights are zero, and never on x86 CPUs with AVX; elsewhere it changes nothing.
   // The full-range BlazeFace detector qualifies: in Chromium 9.3 -> 5.2 ms (README "Numbers").
   bool sparse_hint = false;
+  // XNNPACK only: time every operator of each Run() (XNN_FLAG_BASIC_PROFILING; costs a timer read
+  // per operator), read with Runtime::Profile(). For tools/bench, not for production.
+  bool profile = false;
+};
+
+// One XNNPACK operator of the last Run(): XNNPACK's name for it and its time.
+struct OpTiming {
+  std::string name;
+  double ms = 0;
 };
 
 class Runtime {
@@ -36,6 +46,8 @@ class Runtime {
   Runtime& operator=(const Runtime&) = delete;
 
   virtual Status Run() = 0;
+  // The operators of the last Run() with their times (RuntimeOptions::profile, XNNPACK backend).
+  virtual Status Profile(std::vector<OpTiming>* ops) const;
 
   const Graph& graph() const { return *graph_; }
   size_t num_inputs() const { return inputs_.size(); }

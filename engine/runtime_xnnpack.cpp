@@ -86,7 +86,8 @@ class XnnpackRuntime final : public Runtime {
     // warps and runs the other model's pool, and spinning workers took the CPU from it (pipeline
     // with 2 threads on the scenes, native: 19 -> 23 photos/s; 1 thread does 33).
     const uint32_t flags = (options.sparse_hint ? XNN_FLAG_HINT_SPARSE_INFERENCE : 0u) |
-                           (pool_ ? XNN_FLAG_YIELD_WORKERS : 0u);
+                           (pool_ ? XNN_FLAG_YIELD_WORKERS : 0u) |
+                           (options.profile ? XNN_FLAG_BASIC_PROFILING : 0u);
     xnn_runtime_t rt = nullptr;
     FM_RETURN_IF_ERROR(XnnCheck(xnn_create_runtime_v2(subgraph.get(), pool_.get(), flags, &rt),
                                 "the runtime (weight packing)"));
@@ -102,6 +103,38 @@ class XnnpackRuntime final : public Runtime {
   }
 
   Status Run() override { return XnnCheck(xnn_invoke_runtime(runtime_.get()), "the inference"); }
+
+  Status Profile(std::vector<OpTiming>* ops) const override {
+    ops->clear();
+    size_t n = 0, size = 0;
+    FM_RETURN_IF_ERROR(
+        XnnCheck(xnn_get_runtime_profiling_info(runtime_.get(), xnn_profile_info_num_operators,
+                                                sizeof(n), &n, &size),
+                 "the profile (was the runtime created with profile = true?)"));
+    std::vector<uint64_t> us(n);
+    std::string names;
+    for (auto [what, buffer] :
+         {std::pair<xnn_profile_info, int>{xnn_profile_info_operator_name, 0},
+          std::pair<xnn_profile_info, int>{xnn_profile_info_operator_timing, 1}}) {
+      size = 0;
+      xnn_get_runtime_profiling_info(runtime_.get(), what, 0, nullptr, &size);  // asks the size
+      if (buffer == 0) names.resize(size);
+      if (buffer == 1 && size != n * sizeof(uint64_t)) return Errorf("profile: bad timing size");
+      FM_RETURN_IF_ERROR(
+          XnnCheck(xnn_get_runtime_profiling_info(runtime_.get(), what, size,
+                                                  buffer == 0 ? static_cast<void*>(names.data())
+                                                              : static_cast<void*>(us.data()),
+                                                  &size),
+                   "the profile"));
+    }
+    size_t pos = 0;
+    for (size_t i = 0; i < n && pos < names.size(); ++i) {
+      const size_t end = names.find('\0', pos);
+      ops->push_back({names.substr(pos, end - pos), double(us[i]) / 1000.0});
+      pos = end == std::string::npos ? names.size() : end + 1;
+    }
+    return Status::Ok();
+  }
 
  private:
   // Declared before runtime_ so the runtime is deleted first.

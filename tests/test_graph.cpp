@@ -49,6 +49,41 @@ TEST(Graph, RunIsRepeatableAndBuffersStayPut) {
   EXPECT_EQ(std::vector<float>(output, output + 10), first);
 }
 
+// tools/bench --profile: XNNPACK's per-operator times, and the same outputs as without profiling.
+TEST(Graph, ProfiledRuntimeListsItsOperators) {
+  auto g = std::make_shared<Graph>();
+  ASSERT_TRUE(BuildSmallCnn(3, g.get()).ok());
+  RuntimeOptions options;
+  std::unique_ptr<Runtime> plain, profiled, reference;
+  ASSERT_TRUE(Runtime::Create(g, options, &plain).ok());
+  options.profile = true;
+  ASSERT_TRUE(Runtime::Create(g, options, &profiled).ok());
+  Rng rng(5);
+  const std::vector<float> in = rng.Data(33 * 29 * 3);
+  std::copy(in.begin(), in.end(), plain->input(0));
+  std::copy(in.begin(), in.end(), profiled->input(0));
+  ASSERT_TRUE(plain->Run().ok());
+  ASSERT_TRUE(profiled->Run().ok());
+  EXPECT_EQ(std::vector<float>(plain->output(0), plain->output(0) + 10),
+            std::vector<float>(profiled->output(0), profiled->output(0) + 10));
+  std::vector<OpTiming> ops;
+  ASSERT_TRUE(profiled->Profile(&ops).ok());
+  ASSERT_GE(ops.size(), 3u);  // at least the convolutions and the dense layer
+  bool conv = false;
+  for (const OpTiming& o : ops) {
+    EXPECT_FALSE(o.name.empty());
+    EXPECT_GE(o.ms, 0.0);
+    conv = conv || o.name.find("Convolution") != std::string::npos;
+  }
+  EXPECT_TRUE(conv);
+  EXPECT_FALSE(plain->Profile(&ops).ok());  // not created with profile
+  options.backend = Backend::kReference;
+  ASSERT_TRUE(Runtime::Create(g, options, &reference).ok());
+  const Status s = reference->Profile(&ops);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("XNNPACK"), std::string::npos) << s.message();
+}
+
 TEST(Graph, ThreadedRuntimeMatches) {
   auto g = std::make_shared<Graph>();
   ASSERT_TRUE(BuildSmallCnn(11, g.get()).ok());

@@ -3,7 +3,7 @@
 // maxpool2 -> flatten -> dense 128 relu -> dense 2 softmax. Prints median and p90 ms per
 // inference and a JSON line for scripts. Same source natively and under node (wasm).
 // `--load MODEL.fmm` instead times loading a model file (ReadModel on its bytes: parsing, float16
-// expansion, validation).
+// expansion, validation); `--profile MODEL.fmm` times each XNNPACK operator of a model.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -12,6 +12,8 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <memory>
 #include <string>
 
 #include "graph_builder.h"
@@ -83,7 +85,7 @@ void CountWork(const Graph& g, int64_t* params, int64_t* macs) {
 int Usage() {
   std::fprintf(stderr,
                "usage: fm_bench [--runs N] [--warmup N] [--threads N] [--backend xnnpack|reference]"
-               " [--label TEXT] [--load MODEL.fmm]\n");
+               " [--label TEXT] [--load MODEL.fmm | --profile MODEL.fmm]\n");
   return 2;
 }
 
@@ -121,11 +123,64 @@ int BenchLoad(const std::string& path, int runs, int warmup, const std::string& 
   return 0;
 }
 
+// Runs MODEL.fmm with XNNPACK's per-operator timer (RuntimeOptions::profile) and prints the mean
+// time of each operator over the runs, slowest first, and the totals per operator type.
+int BenchProfile(const std::string& path, int runs, int warmup, int threads) {
+  auto graph = std::make_shared<Graph>();
+  Status s = ReadModelFile(path, graph.get());
+  std::unique_ptr<Runtime> rt;
+  RuntimeOptions options;
+  options.threads = threads;
+  options.sparse_hint = true;
+  options.profile = true;
+  if (s.ok()) s = Runtime::Create(graph, options, &rt);
+  if (!s.ok()) {
+    std::fprintf(stderr, "fm_bench: %s\n", s.message().c_str());
+    return 1;
+  }
+  uint64_t state = 7;
+  for (size_t i = 0; i < rt->num_inputs(); ++i) {
+    const std::vector<float> x = Weights(state, NumElements(rt->input_shape(i)), 3);
+    std::copy(x.begin(), x.end(), rt->input(i));
+  }
+  std::vector<OpTiming> sum, ops;
+  for (int i = 0; i < warmup + runs; ++i) {
+    s = rt->Run();
+    if (s.ok()) s = rt->Profile(&ops);
+    if (!s.ok()) {
+      std::fprintf(stderr, "fm_bench: %s\n", s.message().c_str());
+      return 1;
+    }
+    if (i < warmup) continue;
+    if (sum.empty()) sum.assign(ops.size(), {});
+    for (size_t k = 0; k < ops.size() && k < sum.size(); ++k) {
+      sum[k].name = ops[k].name;
+      sum[k].ms += ops[k].ms / runs;
+    }
+  }
+  std::map<std::string, std::pair<int, double>> by_type;
+  double total = 0;
+  for (const OpTiming& o : sum) {
+    by_type[o.name].first += 1;
+    by_type[o.name].second += o.ms;
+    total += o.ms;
+  }
+  std::printf("profile %s: %zu XNNPACK operators, %.3f ms per run (mean of %d runs)\n",
+              path.c_str(), sum.size(), total, runs);
+  std::vector<std::pair<double, std::string>> types;
+  for (const auto& kv : by_type) types.push_back({kv.second.second, kv.first});
+  std::sort(types.rbegin(), types.rend());
+  for (const auto& t : types)
+    std::printf("  %-40s x%-3d %7.3f ms  %5.1f%%\n", t.second.c_str(), by_type[t.second].first,
+                t.first, 100.0 * t.first / std::max(total, 1e-9));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int runs = 100, warmup = 10, threads = 1;
-  std::string backend = "xnnpack", label, load;
+  std::string backend = "xnnpack", label, load, profile;
 #if defined(__EMSCRIPTEN__)
   label = "wasm";
 #else
@@ -147,12 +202,15 @@ int main(int argc, char** argv) {
       label = value;
     else if (arg == "--load")
       load = value;
+    else if (arg == "--profile")
+      profile = value;
     else
       return Usage();
   }
   if (runs < 1 || runs > 100000 || warmup < 0 || (backend != "xnnpack" && backend != "reference"))
     return Usage();
   if (!load.empty()) return BenchLoad(load, runs, warmup, label);
+  if (!profile.empty()) return BenchProfile(profile, runs, warmup, threads);
 
   auto graph = std::make_shared<Graph>();
   Status s = BuildOriginalCnn(graph.get());
