@@ -12,10 +12,27 @@
 
 namespace fm {
 
+namespace {
+
+Status DecodeInto(const uint8_t* data, size_t size, Image* out);
+
+}  // namespace
+
 Status DecodeImage(const uint8_t* data, size_t size, Image* out) {
-  // Keeps the pixel buffer's capacity: a loop over photos does not fault in fresh pages each time.
+  // The pixel buffer keeps its size and capacity while decoding: a loop over photos neither
+  // faults in fresh pages nor zero-fills each picture before the decoder writes it.
   out->width = out->height = 0;
-  out->rgb.clear();
+  Status s = DecodeInto(data, size, out);
+  if (!s.ok()) {
+    out->width = out->height = 0;
+    out->rgb.clear();
+  }
+  return s;
+}
+
+namespace {
+
+Status DecodeInto(const uint8_t* data, size_t size, Image* out) {
   if (data == nullptr || size == 0) return Errorf("image: the file is empty");
   if (size > size_t(INT32_MAX)) return Errorf("image: the file is larger than 2 GiB");
   int w = 0, h = 0, n = 0;
@@ -56,6 +73,8 @@ Status DecodeImage(const uint8_t* data, size_t size, Image* out) {
   if (orientation != 1) *out = ApplyOrientation(*out, orientation);
   return Status::Ok();
 }
+
+}  // namespace
 
 Status DecodeImageFile(const std::string& path, Image* out) {
   std::ifstream in(path, std::ios::binary);
@@ -98,8 +117,17 @@ Status ImageFromPixels(const uint8_t* pixels, int width, int height, int channel
 }
 
 Image Downscale(const Image& src, int factor) {
-  if (factor <= 1) return src;
   Image dst;
+  Downscale(src, factor, &dst);
+  return dst;
+}
+
+void Downscale(const Image& src, int factor, Image* out) {
+  if (factor <= 1) {
+    *out = src;
+    return;
+  }
+  Image& dst = *out;  // its buffer is reused: every pixel is written below
   dst.width = (src.width + factor - 1) / factor;
   dst.height = (src.height + factor - 1) / factor;
   dst.rgb.resize(size_t(dst.width) * size_t(dst.height) * 3);
@@ -120,7 +148,6 @@ Image Downscale(const Image& src, int factor) {
       uint8_t* d = &dst.rgb[(size_t(y) * size_t(dst.width) + size_t(x)) * 3];
       for (int c = 0; c < 3; ++c) d[c] = uint8_t((sum[c] + count / 2) / count);
     }
-  return dst;
 }
 
 namespace {

@@ -47,6 +47,8 @@ Status ImageFromPixels(const uint8_t* pixels, int width, int height, int channel
 // Box-filter downscale by an integer factor (each output pixel is the mean of factor x factor
 // source pixels; the right/bottom remainder is averaged over what exists).
 Image Downscale(const Image& src, int factor);
+// The same into `out`, reusing its pixel buffer (no allocation when it is large enough).
+void Downscale(const Image& src, int factor, Image* out);
 
 struct Normalization {
   float scale[3] = {1.f, 1.f, 1.f};

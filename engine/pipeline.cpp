@@ -185,7 +185,7 @@ Status Pipeline::Detect(const Image& image, std::vector<Detection>* detections, 
   const int factor = int(float(std::min(shorter, longer / 2)) / float(det_size_) / 2.f);
   const Image* src = &image;
   if (factor >= 2) {
-    scaled_ = Downscale(image, factor);
+    Downscale(image, factor, &scaled_);
     src = &scaled_;
   }
   const float W = float(src->width), H = float(src->height);

@@ -47,7 +47,7 @@ Status WholeImageClassifier::Run(const Image& image, std::vector<float>* probs) 
   const Image* src = &image;
   const int factor = std::min(image.width / w_, image.height / h_);
   if (factor >= 2) {
-    small_ = Downscale(image, factor);
+    Downscale(image, factor, &small_);
     src = &small_;
   }
   const Affine map = CropMap(0, 0, float(src->width), float(src->height), w_, h_);
