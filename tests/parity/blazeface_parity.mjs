@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { patternInput, randomInput } from './inputs.mjs';
 import { loadTfjsCpu } from './tfjs_cpu.mjs';
 
 const SKIP = 77;
@@ -74,25 +75,6 @@ function readF32(path) {
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
-// Deterministic inputs in [-1, 1]: a smooth pattern and a portable LCG.
-function patternInput(n, size) {
-  const x = new Float32Array(n);
-  for (let i = 0; i < n; ++i) {
-    const c = i % 3, p = Math.floor(i / 3), yy = Math.floor(p / size), xx = p % size;
-    x[i] = Math.sin(0.11 * xx + 0.7 * c) * Math.cos(0.07 * yy - 0.3 * c);
-  }
-  return x;
-}
-function randomInput(n) {
-  const x = new Float32Array(n);
-  let s = 12345;
-  for (let i = 0; i < n; ++i) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    x[i] = (s >>> 8) / (1 << 24) * 2 - 1;
-  }
-  return x;
-}
-
 const work = mkdtempSync(join(tmpdir(), 'fm-parity-'));
 let failed = false;
 try {
@@ -103,7 +85,7 @@ try {
     const shape = model.inputs[0].shape.map((d) => (d === -1 || d === null ? 1 : d));
     const n = shape.reduce((a, b) => a * b, 1);
     const inputs = [
-      ['pattern', patternInput(n, shape[2])],
+      ['pattern', patternInput(shape)],
       ['random', randomInput(n)],
     ];
     for (const img of images) {

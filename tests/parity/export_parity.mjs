@@ -17,6 +17,7 @@ import { createRequire } from 'node:module';
 import { homedir, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 
+import { patternInput, randomInput } from './inputs.mjs';
 import { loadTfjsCpu } from './tfjs_cpu.mjs';
 
 const SKIP = 77;
@@ -75,27 +76,6 @@ async function loadTfjs(dir) {
 function readF32(path) {
   const b = readFileSync(path);
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-}
-
-// Deterministic inputs in [-1, 1]: a smooth pattern over NHWC and a portable LCG.
-function patternInput(shape) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const C = shape[shape.length - 1], W = shape.length >= 3 ? shape[shape.length - 2] : 1;
-  const x = new Float32Array(n);
-  for (let i = 0; i < n; ++i) {
-    const c = i % C, p = Math.floor(i / C), yy = Math.floor(p / W), xx = p % W;
-    x[i] = Math.sin(0.11 * xx + 0.7 * c) * Math.cos(0.07 * yy - 0.3 * c);
-  }
-  return x;
-}
-function randomInput(n) {
-  const x = new Float32Array(n);
-  let s = 12345;
-  for (let i = 0; i < n; ++i) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    x[i] = (s >>> 8) / (1 << 24) * 2 - 1;
-  }
-  return x;
 }
 
 function compare(ours, ref) {

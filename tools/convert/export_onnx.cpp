@@ -408,13 +408,8 @@ void Exporter::Lower(size_t k) {
 
 std::string Exporter::Run() {
   if (!g_.validated()) Fail("the graph is not validated");
-  for (size_t k = 0; k < g_.outputs.size(); ++k)
-    for (size_t j = 0; j < k; ++j)
-      if (g_.outputs[j] == g_.outputs[k])
-        Fail(g_.DescribeTensor(g_.outputs[k]), " is listed twice as an output");
-  for (int32_t o : g_.outputs)
-    for (int32_t i : g_.inputs)
-      if (o == i) Fail(g_.DescribeTensor(o), " is both an input and an output");
+  // (Validate refuses an output listed twice and an input that is also an output: each tensor
+  // gets one name here.)
   plain_.assign(g_.tensors.size(), "");
   nchw_.assign(g_.tensors.size(), "");
   // Our activation names are the plain forms' names: reserved before anything else is named.

@@ -409,13 +409,8 @@ void Exporter::Lower(size_t k) {
 
 void Exporter::Run(TfjsExport* result) {
   if (!g_.validated()) Fail("the graph is not validated");
-  for (size_t k = 0; k < g_.outputs.size(); ++k)
-    for (size_t j = 0; j < k; ++j)
-      if (g_.outputs[j] == g_.outputs[k])
-        Fail(g_.DescribeTensor(g_.outputs[k]), " is listed twice as an output");
-  for (int32_t o : g_.outputs)
-    for (int32_t i : g_.inputs)
-      if (o == i) Fail(g_.DescribeTensor(o), " is both an input and an output");
+  // (Validate refuses an output listed twice and an input that is also an output: each tensor
+  // gets one name here.)
   // Names: inputs, then outputs (so they keep their own names), then the other activations.
   name_.assign(g_.tensors.size(), "");
   for (int32_t t : g_.inputs) name_[size_t(t)] = Unique(g_.tensors[size_t(t)].name);
