@@ -14,24 +14,6 @@ namespace fm {
 
 namespace {
 
-Status DecodeInto(const uint8_t* data, size_t size, Image* out);
-
-}  // namespace
-
-Status DecodeImage(const uint8_t* data, size_t size, Image* out) {
-  // The pixel buffer keeps its size and capacity while decoding: a loop over photos neither
-  // faults in fresh pages nor zero-fills each picture before the decoder writes it.
-  out->width = out->height = 0;
-  Status s = DecodeInto(data, size, out);
-  if (!s.ok()) {
-    out->width = out->height = 0;
-    out->rgb.clear();
-  }
-  return s;
-}
-
-namespace {
-
 Status DecodeInto(const uint8_t* data, size_t size, Image* out) {
   if (data == nullptr || size == 0) return Errorf("image: the file is empty");
   if (size > size_t(INT32_MAX)) return Errorf("image: the file is larger than 2 GiB");
@@ -75,6 +57,18 @@ Status DecodeInto(const uint8_t* data, size_t size, Image* out) {
 }
 
 }  // namespace
+
+Status DecodeImage(const uint8_t* data, size_t size, Image* out) {
+  // The pixel buffer keeps its size and capacity while decoding: a loop over photos neither
+  // faults in fresh pages nor zero-fills each picture before the decoder writes it.
+  out->width = out->height = 0;
+  Status s = DecodeInto(data, size, out);
+  if (!s.ok()) {
+    out->width = out->height = 0;
+    out->rgb.clear();
+  }
+  return s;
+}
 
 Status DecodeImageFile(const std::string& path, Image* out) {
   std::ifstream in(path, std::ios::binary);

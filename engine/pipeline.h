@@ -35,8 +35,8 @@ struct PipelineOptions {
   // side is at least twice the detector input; video frames (Track) never tile.
   enum class Tiling { kOff, kAuto, kOn } tiling = Tiling::kAuto;
   // Smallest tile side, in detector inputs (1..8). 1.25 (default): a 400x300 photo gets 4 tiles at
-  // 0.8x; 1: 6 tiles at 1:1, which finds ~5% more of the faces under 20 px for 1.7x the time
-  // (README "Numbers", tools/eval_scenes.cpp).
+  // 0.8x; 1: 6 tiles at 1:1, which finds 6% more faces (nearly all under 20 px) for 1.4x the
+  // time (README "Numbers", tools/eval_scenes.cpp).
   float min_tile = 1.25f;
 };
 

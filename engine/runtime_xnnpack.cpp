@@ -111,22 +111,19 @@ class XnnpackRuntime final : public Runtime {
         XnnCheck(xnn_get_runtime_profiling_info(runtime_.get(), xnn_profile_info_num_operators,
                                                 sizeof(n), &n, &size),
                  "the profile (was the runtime created with profile = true?)"));
+    size_t names_size = 0;  // asked first: the names are NUL-separated
+    xnn_get_runtime_profiling_info(runtime_.get(), xnn_profile_info_operator_name, 0, nullptr,
+                                   &names_size);
+    std::string names(names_size, '\0');
     std::vector<uint64_t> us(n);
-    std::string names;
-    for (auto [what, buffer] :
-         {std::pair<xnn_profile_info, int>{xnn_profile_info_operator_name, 0},
-          std::pair<xnn_profile_info, int>{xnn_profile_info_operator_timing, 1}}) {
-      size = 0;
-      xnn_get_runtime_profiling_info(runtime_.get(), what, 0, nullptr, &size);  // asks the size
-      if (buffer == 0) names.resize(size);
-      if (buffer == 1 && size != n * sizeof(uint64_t)) return Errorf("profile: bad timing size");
-      FM_RETURN_IF_ERROR(
-          XnnCheck(xnn_get_runtime_profiling_info(runtime_.get(), what, size,
-                                                  buffer == 0 ? static_cast<void*>(names.data())
-                                                              : static_cast<void*>(us.data()),
-                                                  &size),
-                   "the profile"));
-    }
+    FM_RETURN_IF_ERROR(
+        XnnCheck(xnn_get_runtime_profiling_info(runtime_.get(), xnn_profile_info_operator_name,
+                                                names.size(), names.data(), &size),
+                 "the profile's operator names"));
+    FM_RETURN_IF_ERROR(
+        XnnCheck(xnn_get_runtime_profiling_info(runtime_.get(), xnn_profile_info_operator_timing,
+                                                us.size() * sizeof(uint64_t), us.data(), &size),
+                 "the profile's operator times"));
     size_t pos = 0;
     for (size_t i = 0; i < n && pos < names.size(); ++i) {
       const size_t end = names.find('\0', pos);

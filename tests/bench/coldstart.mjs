@@ -26,6 +26,7 @@ const args = process.argv.slice(2);
 const RUNS = Number(args.includes('--runs') ? args[args.indexOf('--runs') + 1] : 5);
 const PHOTO = path.join(ROOT, 'tests/fixtures/three_faces_1mask_1nomask_1chin.jpg');
 const log = (...a) => console.log('[coldstart]', ...a);
+let PHOTO_BASE64 = '';  // read once in main()
 
 // In the page, before its scripts: marks the times, and acts as soon as the page's script has run
 // (DOMContentLoaded comes after module scripts): clicks "Start camera", or drops the photo (the
@@ -59,7 +60,7 @@ async function once(chromium, base, y4m, path_, running) {
     const page = await context.newPage();
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.addInitScript(marker, { action: path_, photo: fs.readFileSync(PHOTO).toString('base64') });
+    await page.addInitScript(marker, { action: path_, photo: PHOTO_BASE64 });
     await page.goto(base + (path_ === 'camera' ? '' : '?mode=photos'), { waitUntil: 'commit' });
     await page.waitForFunction(() => window.__cold && window.__cold.result !== undefined, null, { timeout: 30000 });
     const cold = await page.evaluate(() => window.__cold);
@@ -74,6 +75,7 @@ async function once(chromium, base, y4m, path_, running) {
 async function main() {
   if (!fs.existsSync(path.join(WEB, 'index.html'))) throw new Error('build/web is missing (tools/build-web)');
   if (!fs.existsSync(PHOTO)) throw new Error(`${PHOTO} is missing`);
+  PHOTO_BASE64 = fs.readFileSync(PHOTO).toString('base64');
   const { chromium } = playwright();
   const y4m = makeSoakVideo(path.join(OUT, 'coldstart.y4m'));
   const server = await serveStatic(WEB, '/app/');

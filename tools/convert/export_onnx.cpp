@@ -449,10 +449,7 @@ Status ExportOnnxFile(const Graph& graph, const std::string& path) {
   std::string bytes;
   FM_RETURN_IF_ERROR(ExportOnnx(graph, &bytes));
   const std::string tmp = path + ".tmp";
-  std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-  if (f) f.write(bytes.data(), std::streamsize(bytes.size()));
-  f.close();
-  Status s = f ? Status::Ok() : Errorf("cannot write '", tmp, "'");
+  Status s = export_util::WriteFile(tmp, bytes.data(), bytes.size());
   if (s.ok() && std::rename(tmp.c_str(), path.c_str()) != 0)
     s = Errorf("cannot rename '", tmp, "' to '", path, "'");
   if (!s.ok()) std::remove(tmp.c_str());

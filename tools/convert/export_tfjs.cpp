@@ -451,14 +451,6 @@ void Exporter::Run(TfjsExport* result) {
   result->weights = std::move(shard_);
 }
 
-Status WriteFile(const std::string& path, const void* data, size_t size) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (f) f.write(static_cast<const char*>(data), std::streamsize(size));
-  f.close();
-  if (!f) return Errorf("cannot write '", path, "'");
-  return Status::Ok();
-}
-
 }  // namespace
 
 Status ExportTfjs(const Graph& graph, TfjsExport* out) {
@@ -483,8 +475,9 @@ Status ExportTfjsToDir(const Graph& graph, const std::string& dir) {
   if (ec || !fs::is_directory(dir, ec)) return Errorf("cannot create the directory '", dir, "'");
   const std::string json_path = (fs::path(dir) / "model.json").string();
   const std::string shard_path = (fs::path(dir) / kTfjsShardName).string();
-  Status s = WriteFile(shard_path + ".tmp", e.weights.data(), e.weights.size());
-  if (s.ok()) s = WriteFile(json_path + ".tmp", e.model_json.data(), e.model_json.size());
+  Status s = export_util::WriteFile(shard_path + ".tmp", e.weights.data(), e.weights.size());
+  if (s.ok())
+    s = export_util::WriteFile(json_path + ".tmp", e.model_json.data(), e.model_json.size());
   if (s.ok()) fs::rename(shard_path + ".tmp", shard_path, ec);
   if (s.ok() && !ec) fs::rename(json_path + ".tmp", json_path, ec);
   if (s.ok() && ec) s = Errorf("cannot rename the files in '", dir, "': ", ec.message());

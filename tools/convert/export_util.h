@@ -1,12 +1,16 @@
 // export_util.h - what the exporters (export_tfjs.cpp, export_onnx.cpp) and the converter tests
-// share: the exception an exporter throws internally (each public entry turns it into a Status)
-// and base64, which GraphDef JSON uses for strings.
+// share: the exception an exporter throws internally (each public entry turns it into a Status),
+// writing a file, and base64, which GraphDef JSON uses for strings.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+
+#include "status.h"
 
 namespace fm::export_util {
 
@@ -19,6 +23,15 @@ template <typename... Args>
   std::ostringstream out;
   (out << ... << args);
   throw ExportError(out.str());
+}
+
+// Writes a whole file (the exporters write to a temporary name, then rename).
+inline Status WriteFile(const std::string& path, const void* data, size_t size) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  if (f) f.write(static_cast<const char*>(data), std::streamsize(size));
+  f.close();
+  if (!f) return Errorf("cannot write '", path, "'");
+  return Status::Ok();
 }
 
 inline std::string Base64(const std::string& s) {
