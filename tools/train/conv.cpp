@@ -58,11 +58,6 @@ std::vector<Param*> Conv2D::Params() {
   return {&w};
 }
 
-int64_t Conv2D::Macs(const Tensor& x) const {
-  return int64_t(ComputeSame(x.h, k, stride).out) * ComputeSame(x.w, k, stride).out * k * k * cin *
-         cout;
-}
-
 namespace {
 
 struct ConvGeom {
@@ -111,13 +106,25 @@ void Col2Im(const float* col, const ConvGeom& g, float* x) {
     }
 }
 
-ConvGeom Geometry(const Tensor& x, int k, int stride) {
-  const SamePad py = ComputeSame(x.h, k, stride), px = ComputeSame(x.w, k, stride);
-  return ConvGeom{x.h, x.w,    x.c,       py.out,    px.out,
-                  k,   stride, py.before, px.before, k == 1 && stride == 1};
+// pad[0] < 0: TensorFlow SAME; else explicit top, left, bottom, right padding.
+ConvGeom Geometry(const Tensor& x, int k, int stride, const int pad[4]) {
+  const bool direct =
+      k == 1 && stride == 1 && pad[0] <= 0 && pad[1] <= 0 && pad[2] <= 0 && pad[3] <= 0;
+  if (pad[0] < 0) {
+    const SamePad py = ComputeSame(x.h, k, stride), px = ComputeSame(x.w, k, stride);
+    return ConvGeom{x.h, x.w, x.c, py.out, px.out, k, stride, py.before, px.before, direct};
+  }
+  const int oh = (x.h + pad[0] + pad[2] - k) / stride + 1;
+  const int ow = (x.w + pad[1] + pad[3] - k) / stride + 1;
+  return ConvGeom{x.h, x.w, x.c, oh, ow, k, stride, pad[0], pad[1], direct};
 }
 
 }  // namespace
+
+int64_t Conv2D::Macs(const Tensor& x) const {
+  const ConvGeom g = Geometry(x, k, stride, pad);
+  return int64_t(g.oh) * g.ow * k * k * cin * cout;
+}
 
 namespace {
 
@@ -138,7 +145,7 @@ std::vector<float>& Scratch(int which) {
 // Each thread lowers its contiguous block of samples to one im2col matrix [block * m, kk] and
 // makes a single sgemm of it (1x1 stride-1 convolutions use the NHWC input rows directly).
 void Conv2D::Forward(const Tensor& x, Tensor* y, bool) {
-  const ConvGeom g = Geometry(x, k, stride);
+  const ConvGeom g = Geometry(x, k, stride, pad);
   y->Reshape(x.n, g.oh, g.ow, cout);  // the sgemm (beta 0) writes every element
   const int m = g.oh * g.ow, kk = k * k * cin;
   const int block = BlockSamples(g, kk);
@@ -164,7 +171,7 @@ void Conv2D::Forward(const Tensor& x, Tensor* y, bool) {
 }
 
 void Conv2D::Backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx) {
-  const ConvGeom g = Geometry(x, k, stride);
+  const ConvGeom g = Geometry(x, k, stride, pad);
   dx->Resize(x.n, x.h, x.w, x.c);
   const int m = g.oh * g.ow, kk = k * k * cin;
   const int block = BlockSamples(g, kk);
@@ -221,11 +228,12 @@ std::vector<Param*> DepthwiseConv2D::Params() {
 }
 
 int64_t DepthwiseConv2D::Macs(const Tensor& x) const {
-  return int64_t(ComputeSame(x.h, k, stride).out) * ComputeSame(x.w, k, stride).out * k * k * c;
+  const ConvGeom g = Geometry(x, k, stride, pad);
+  return int64_t(g.oh) * g.ow * k * k * c;
 }
 
 void DepthwiseConv2D::Forward(const Tensor& x, Tensor* y, bool) {
-  const ConvGeom g = Geometry(x, k, stride);
+  const ConvGeom g = Geometry(x, k, stride, pad);
   y->Reshape(x.n, g.oh, g.ow, c);  // every output is initialised below
   ParallelFor(x.n, [&](int begin, int end, int) {
     for (int s = begin; s < end; ++s) {
@@ -252,7 +260,7 @@ void DepthwiseConv2D::Forward(const Tensor& x, Tensor* y, bool) {
 }
 
 void DepthwiseConv2D::Backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx) {
-  const ConvGeom g = Geometry(x, k, stride);
+  const ConvGeom g = Geometry(x, k, stride, pad);
   dx->Resize(x.n, x.h, x.w, x.c);
   std::vector<std::vector<float>> dw_part(static_cast<size_t>(Threads()));
   std::vector<std::vector<float>> db_part(static_cast<size_t>(Threads()));

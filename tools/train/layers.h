@@ -58,6 +58,9 @@ class Conv2D : public Layer {
   int cin, cout, k, stride;
   bool has_bias;
   Param w, b;  // w: [cout, k, k, cin] (OHWI, as the engine)
+  // Explicit padding (top, left, bottom, right) instead of SAME, for graphs from the engine
+  // (GraphNet); pad[0] < 0 = SAME.
+  int pad[4] = {-1, -1, -1, -1};
 };
 
 class DepthwiseConv2D : public Layer {
@@ -70,7 +73,8 @@ class DepthwiseConv2D : public Layer {
   int64_t Macs(const Tensor& x) const override;
   int c, k, stride;
   bool has_bias;
-  Param w, b;  // w: [k, k, c] (the engine's [1, k, k, c])
+  Param w, b;                     // w: [k, k, c] (the engine's [1, k, k, c])
+  int pad[4] = {-1, -1, -1, -1};  // as Conv2D::pad
 };
 
 class BatchNorm : public Layer {

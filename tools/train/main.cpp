@@ -9,6 +9,10 @@
 //                  [--history h.svg] [--confusion c.svg] [--json card.json]
 //   fm_train eval  MODEL.fmm [--cache FILE] [--reference]
 //   fm_train preview [--size 64] [--cache FILE] [--count 64] [--seed 1] --out grid.ppm
+//   fm_train detector [--init model/blazeface-full.fmm] [--scenes ../shared/data/scenes]
+//                  [--steps 3000] [--batch 16] [--lr 3e-4] [--weight-decay 1e-5] [--warmup 100]
+//                  [--seed 1] [--from-scratch] [--fp32] [--json log.json] --out detector.fmm
+//   fm_train detector --preview views.png   (16 augmented views with their faces drawn)
 // Common: --threads N (default 2; OpenBLAS is kept single-threaded, the trainer splits batches).
 #include <cblas.h>
 #include <malloc.h>
@@ -20,6 +24,7 @@
 
 #include "common.h"
 #include "dataset.h"
+#include "detect_train.h"
 #include "model_format.h"
 #include "trainer.h"
 
@@ -39,6 +44,70 @@ int Fail(const fm::Status& s) {
   return 1;
 }
 
+// fm_train detector ...: its own options (detect_train.h).
+int Detector(int argc, char** argv) {
+  fm::train::DetectFitOptions o;
+  o.init = std::string(FM_DEFAULT_MODEL_DIR) + "/blazeface-full.fmm";
+  o.scenes = std::string(FM_DEFAULT_MODEL_DIR) + "/../../shared/data/scenes";
+  o.opt.lr = 3e-4f;
+  o.opt.weight_decay = 1e-5f;
+  int threads = 2;
+  std::string preview;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--from-scratch") {
+      o.from_scratch = true;
+      continue;
+    }
+    if (a == "--fp32") {
+      o.fp16 = false;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "fm_train: %s needs a value\n", a.c_str());
+      return 2;
+    }
+    const std::string v = argv[++i];
+    if (a == "--init")
+      o.init = v;
+    else if (a == "--scenes")
+      o.scenes = v;
+    else if (a == "--out")
+      o.out = v;
+    else if (a == "--json")
+      o.log_json = v;
+    else if (a == "--preview")
+      preview = v;
+    else if (a == "--steps")
+      o.steps = std::stoi(v);
+    else if (a == "--batch")
+      o.batch = std::stoi(v);
+    else if (a == "--lr")
+      o.opt.lr = std::stof(v);
+    else if (a == "--weight-decay")
+      o.opt.weight_decay = std::stof(v);
+    else if (a == "--warmup")
+      o.warmup = std::stof(v);
+    else if (a == "--seed")
+      o.seed = std::stoull(v);
+    else if (a == "--threads")
+      threads = std::stoi(v);
+    else {
+      std::fprintf(stderr, "fm_train: unknown option %s\n", a.c_str());
+      return Usage();
+    }
+  }
+  if (!preview.empty()) {
+    const fm::Status s = fm::train::PreviewDetectorViews(o, 16, preview);
+    return s.ok() ? 0 : Fail(s);
+  }
+  if (o.out.empty() || o.steps < 1 || o.batch < 1 || threads < 1 || threads > 64) return Usage();
+  fm::train::SetThreads(threads);
+  openblas_set_num_threads(1);
+  const fm::Status s = fm::train::FitDetector(o);
+  return s.ok() ? 0 : Fail(s);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -48,6 +117,7 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
   const std::string cmd = argv[1];
+  if (cmd == "detector") return Detector(argc, argv);
   CropOptions co;
   co.detector = std::string(FM_DEFAULT_MODEL_DIR) + "/blazeface-full.fmm";
   FitOptions fo;

@@ -1,0 +1,314 @@
+// detect_train.cpp - see detect_train.h.
+#include "detect_train.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "detect_data.h"
+#include "detect_loss.h"
+#include "graph_net.h"
+#include "model_format.h"
+#include "pipeline.h"
+#include "runtime.h"
+
+#include <stb/stb_image_write.h>
+
+namespace fm::train {
+
+namespace {
+
+// The anchors the pipeline generates for this detector (same metadata rules).
+Status DetectorAnchors(const Graph& g, std::vector<Anchor>* anchors, int* size) {
+  const Shape& in = g.ShapeOf(g.inputs[0]);
+  if (in.size() != 4 || in[1] != in[2] || in[3] != 3)
+    return Errorf("detector: input ", ShapeToString(in), " is not [1, S, S, 3]");
+  *size = int(in[1]);
+  if (g.outputs.size() != 1 || g.ShapeOf(g.outputs[0]).size() != 3 ||
+      g.ShapeOf(g.outputs[0])[2] != kRawColumns)
+    return Errorf("detector: the output is not BlazeFace's [1, anchors, 17]");
+  auto it = g.metadata.find("score_column");
+  if (it == g.metadata.end() || it->second != "0")
+    return Errorf("detector: the trainer expects the score logit in column 0 (score_column=0)");
+  AnchorOptions ao;
+  ao.input_size = *size;
+  ao.strides.clear();
+  it = g.metadata.find("anchor_strides");
+  if (it == g.metadata.end()) return Errorf("detector: no anchor_strides metadata");
+  std::stringstream ss(it->second);
+  std::string item;
+  while (std::getline(ss, item, ',')) ao.strides.push_back(std::stoi(item));
+  it = g.metadata.find("anchor_interpolated_scale_aspect_ratio");
+  ao.interpolated_scale_aspect_ratio = it == g.metadata.end() ? 1.f : std::stof(it->second);
+  *anchors = GenerateAnchors(ao);
+  if (int64_t(anchors->size()) != g.ShapeOf(g.outputs[0])[1])
+    return Errorf("detector: ", anchors->size(), " anchors for ", g.ShapeOf(g.outputs[0])[1],
+                  " output rows");
+  return Status::Ok();
+}
+
+struct ValScore {
+  float min_score = 0.5f, tile_min_score = 0.7f;
+  int faces = 0, found = 0, false_boxes = 0, photos = 0;
+  double Recall() const { return faces ? double(found) / faces : 0; }
+  double FalsePerPhoto() const { return photos ? double(false_boxes) / photos : 0; }
+};
+
+// Runs the pipeline with the given thresholds over the val photos; greedy matching by score at
+// IoU >= 0.5 as ../shared/eval/score.py does.
+Status ScoreVal(std::shared_ptr<const Graph> model, const std::vector<Scene>& val, ValScore* vs) {
+  PipelineOptions po;
+  po.min_score = vs->min_score;
+  po.tile_min_score = vs->tile_min_score;
+  std::unique_ptr<Pipeline> p;
+  FM_RETURN_IF_ERROR(Pipeline::Create(model, nullptr, po, &p));
+  std::vector<Detection> dets;
+  for (const Scene& s : val) {
+    FM_RETURN_IF_ERROR(p->Detect(s.image, &dets));
+    std::sort(dets.begin(), dets.end(),
+              [](const Detection& a, const Detection& b) { return a.score > b.score; });
+    std::vector<bool> used(s.boxes.size(), false);
+    for (const Detection& d : dets) {
+      float best = 0.f;
+      int bi = -1;
+      for (size_t i = 0; i < s.boxes.size(); ++i) {
+        if (used[i]) continue;
+        const float v = BoxIoU(s.boxes[i], d);
+        if (v > best) best = v, bi = int(i);
+      }
+      if (best >= 0.5f)
+        used[size_t(bi)] = true;
+      else
+        ++vs->false_boxes;
+    }
+    vs->faces += int(s.boxes.size());
+    vs->found += int(std::count(used.begin(), used.end(), true));
+    ++vs->photos;
+  }
+  return Status::Ok();
+}
+
+// One batch: augmented views, their faces and anchor assignments, the teacher's raw output on
+// the same views (keypoint targets) and the loss gradient.
+struct Batch {
+  Tensor x, teacher, dout;
+  std::vector<std::vector<GtBox>> gts;
+  std::vector<std::vector<int>> assign;
+};
+
+Status MakeBatch(const std::vector<Scene>& fit, const std::vector<Anchor>& anchors,
+                 const ViewOptions& vo, const DetLossOptions& lo, uint64_t seed, int step,
+                 std::vector<std::unique_ptr<Runtime>>* teachers, Batch* b) {
+  const int S = vo.size;
+  const size_t rows = anchors.size() * kRawColumns;
+  std::vector<Status> errors(teachers->size());
+  ParallelFor(b->x.n, [&](int begin, int end, int t) {
+    Runtime& rt = *(*teachers)[size_t(t)];
+    for (int i = begin; i < end; ++i) {
+      Rng rng(seed * 1000003ull + uint64_t(step) * 4099ull + uint64_t(i));
+      float* xi = b->x.data() + size_t(i) * b->x.PerSample();
+      SampleView(fit[rng.Next() % fit.size()], vo, &rng, xi, &b->gts[size_t(i)]);
+      AssignAnchors(anchors, S, b->gts[size_t(i)], lo, &b->assign[size_t(i)]);
+      std::copy(xi, xi + b->x.PerSample(), rt.input(0));
+      const Status ts = rt.Run();
+      if (!ts.ok()) errors[size_t(t)] = ts;
+      std::copy(rt.output(0), rt.output(0) + rows, b->teacher.data() + size_t(i) * rows);
+    }
+  });
+  for (Status& e : errors)
+    if (!e.ok()) return e.Prefix("teacher: ");
+  return Status::Ok();
+}
+
+// Thresholds: the best val recall (IoU 0.5) with at most 0.08 false boxes per photo.
+Status ChooseThresholds(std::shared_ptr<const Graph> trained, const std::vector<Scene>& val,
+                        ValScore* best, std::string* sweep_json) {
+  std::ostringstream sweep;
+  sweep << "[";
+  *best = ValScore{0.5f, 0.7f};
+  bool have = false;
+  for (float m : {0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f})
+    for (float dt : {0.f, 0.1f, 0.2f}) {
+      ValScore vs{m, std::min(0.95f, m + dt)};
+      FM_RETURN_IF_ERROR(ScoreVal(trained, val, &vs));
+      std::printf("val  min %.2f tile %.2f: recall %.4f, false boxes/photo %.3f\n",
+                  double(vs.min_score), double(vs.tile_min_score), vs.Recall(), vs.FalsePerPhoto());
+      sweep << (have || sweep.tellp() > 1 ? "," : "") << "{\"min\":" << vs.min_score
+            << ",\"tile\":" << vs.tile_min_score << ",\"recall\":" << vs.Recall()
+            << ",\"false_per_photo\":" << vs.FalsePerPhoto() << "}";
+      if (vs.FalsePerPhoto() <= 0.08 && (!have || vs.Recall() > best->Recall()))
+        *best = vs, have = true;
+    }
+  sweep << "]";
+  if (!have) std::printf("val: no thresholds reach 0.08 false boxes per photo; using 0.5/0.7\n");
+  std::printf("chosen: min %.2f, tile %.2f\n", double(best->min_score),
+              double(best->tile_min_score));
+  *sweep_json = sweep.str();
+  return Status::Ok();
+}
+
+void Stamp(const DetectFitOptions& o, const Graph& start, const ValScore& chosen, Graph* g) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", double(chosen.min_score));
+  g->metadata["pipeline_min_score"] = buf;
+  std::snprintf(buf, sizeof buf, "%.2f", double(chosen.tile_min_score));
+  g->metadata["pipeline_tile_min_score"] = buf;
+  g->metadata["name"] = "facemask detector (BlazeFace full-range fine-tuned on masked faces)";
+  auto it = start.metadata.find("name");
+  g->metadata["source"] = "tools/train-detector: fm_train detector from " +
+                          (it == start.metadata.end() ? o.init : it->second);
+  g->metadata.erase("min_score");  // MediaPipe's cut-off for the original; see pipeline_*
+  std::ostringstream info;
+  info << "steps=" << o.steps << ",batch=" << o.batch << ",lr=" << o.opt.lr << ",seed=" << o.seed
+       << (o.from_scratch ? ",from_scratch" : ",fine_tuned");
+  g->metadata["training"] = info.str();
+}
+
+}  // namespace
+
+Status FitDetector(const DetectFitOptions& o) {
+  auto start = std::make_shared<Graph>();
+  FM_RETURN_IF_ERROR(ReadModelFile(o.init, start.get()));
+  std::vector<Anchor> anchors;
+  int S = 0;
+  FM_RETURN_IF_ERROR(DetectorAnchors(*start, &anchors, &S));
+  std::vector<Scene> fit, val;
+  FM_RETURN_IF_ERROR(LoadScenes(o.scenes, SceneSplit::kFit, &fit));
+  FM_RETURN_IF_ERROR(LoadScenes(o.scenes, SceneSplit::kVal, &val));
+  std::unique_ptr<GraphNet> net;
+  FM_RETURN_IF_ERROR(GraphNet::Create(*start, /*keep_zeros=*/!o.from_scratch, &net));
+  if (o.from_scratch) net->Reinitialize(o.seed);
+  std::vector<std::unique_ptr<Runtime>> teachers;
+  for (int t = 0; t < Threads(); ++t) {
+    std::unique_ptr<Runtime> rt;
+    FM_RETURN_IF_ERROR(Runtime::Create(start, RuntimeOptions(), &rt));
+    teachers.push_back(std::move(rt));
+  }
+  std::printf("detector: %s, %lld params, %.1f M MACs; %zu fit photos, %zu val photos\n",
+              o.init.c_str(), static_cast<long long>(net->NumParams()), double(net->Macs()) / 1e6,
+              fit.size(), val.size());
+  ValScore base{0.45f, 0.7f};  // the pipeline's defaults for the converted BlazeFace
+  FM_RETURN_IF_ERROR(ScoreVal(start, val, &base));
+  std::printf("start model on val (min 0.45, tile 0.70): recall %.4f, false boxes/photo %.3f\n",
+              base.Recall(), base.FalsePerPhoto());
+
+  Optimizer opt(net->Params(), o.opt);
+  ViewOptions vo;
+  vo.size = S;
+  const DetLossOptions lo;
+  const int B = o.batch, A = int(anchors.size());
+  Batch batch{Tensor(B, S, S, 3), Tensor(B, 1, A, kRawColumns), Tensor(B, 1, A, kRawColumns),
+              std::vector<std::vector<GtBox>>(static_cast<size_t>(B)),
+              std::vector<std::vector<int>>(static_cast<size_t>(B))};
+  std::ostringstream history;
+  const auto t0 = std::chrono::steady_clock::now();
+  DetLoss run;
+  int run_steps = 0;
+  for (int step = 0; step < o.steps; ++step) {
+    FM_RETURN_IF_ERROR(MakeBatch(fit, anchors, vo, lo, o.seed, step, &teachers, &batch));
+    net->Forward(batch.x, true);
+    float pos = 0.f;
+    for (int i = 0; i < B; ++i)
+      pos += PositiveWeight(batch.gts[size_t(i)], batch.assign[size_t(i)]);
+    const float norm = 1.f / std::max(pos, 1.f);
+    const Tensor& raw = net->Output(0);
+    const size_t rows = size_t(A) * kRawColumns;
+    for (size_t i = 0; i < size_t(B); ++i) {
+      const DetLoss l =
+          SampleLoss(raw.data() + i * rows, batch.teacher.data() + i * rows, anchors, S,
+                     batch.gts[i], batch.assign[i], norm, lo, batch.dout.data() + i * rows);
+      run.cls += l.cls, run.box += l.box, run.keypoints += l.keypoints;
+      run.positives += l.positives;
+    }
+    ++run_steps;
+    net->Backward({batch.dout});
+    net->MaskGradients();
+    const float lr = ScheduledLr(o.opt.lr, float(step), o.warmup, float(o.steps));
+    opt.Step(lr);
+    if ((step + 1) % 50 == 0 || step + 1 == o.steps) {
+      const double sec =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::printf("step %5d  lr %.2e  loss cls %.4f box %.4f kp %.4f  pos/img %.1f  %.0f s\n",
+                  step + 1, double(lr), run.cls / run_steps, run.box / run_steps,
+                  run.keypoints / run_steps, double(run.positives) / (run_steps * B), sec);
+      std::fflush(stdout);
+      history << (history.tellp() > 0 ? "," : "") << "{\"step\":" << step + 1
+              << ",\"cls\":" << run.cls / run_steps << ",\"box\":" << run.box / run_steps
+              << ",\"kp\":" << run.keypoints / run_steps << "}";
+      run = DetLoss();
+      run_steps = 0;
+    }
+    if ((step + 1) % 500 == 0 && step + 1 < o.steps) {  // a checkpoint to look at
+      Graph ckpt;
+      FM_RETURN_IF_ERROR(net->Export(o.fp16, &ckpt));
+      FM_RETURN_IF_ERROR(WriteModelFile(ckpt, o.out + ".partial"));
+    }
+  }
+
+  auto trained = std::make_shared<Graph>();
+  FM_RETURN_IF_ERROR(net->Export(o.fp16, trained.get()));
+  ValScore chosen;
+  std::string sweep;
+  FM_RETURN_IF_ERROR(ChooseThresholds(trained, val, &chosen, &sweep));
+  Stamp(o, *start, chosen, trained.get());
+  FM_RETURN_IF_ERROR(WriteModelFile(*trained, o.out));
+  std::printf("wrote %s\n", o.out.c_str());
+  if (!o.log_json.empty()) {
+    std::ofstream f(o.log_json);
+    f << "{\"start_val\":{\"recall\":" << base.Recall()
+      << ",\"false_per_photo\":" << base.FalsePerPhoto() << "},\"history\":[" << history.str()
+      << "],\"sweep\":" << sweep << ",\"chosen\":{\"min\":" << chosen.min_score
+      << ",\"tile\":" << chosen.tile_min_score << "}}\n";
+    if (!f) return Errorf("cannot write '", o.log_json, "'");
+  }
+  return Status::Ok();
+}
+
+Status PreviewDetectorViews(const DetectFitOptions& o, int count, const std::string& png) {
+  std::vector<Scene> fit;
+  FM_RETURN_IF_ERROR(LoadScenes(o.scenes, SceneSplit::kFit, &fit));
+  ViewOptions vo;
+  const int S = vo.size, cols = 4, rows = (count + cols - 1) / cols;
+  std::vector<uint8_t> grid(size_t(cols * S) * size_t(rows * S) * 3, 0);
+  std::vector<float> t(size_t(S) * size_t(S) * 3);
+  std::vector<GtBox> gts;
+  for (int k = 0; k < count; ++k) {
+    Rng rng(o.seed * 1000003ull + uint64_t(k));
+    SampleView(fit[rng.Next() % fit.size()], vo, &rng, t.data(), &gts);
+    const int gx = (k % cols) * S, gy = (k / cols) * S;
+    auto px = [&](int x, int y) {
+      return &grid[(size_t(gy + y) * size_t(cols * S) + size_t(gx + x)) * 3];
+    };
+    for (int y = 0; y < S; ++y)
+      for (int x = 0; x < S; ++x)
+        for (int c = 0; c < 3; ++c)
+          px(x, y)[c] = uint8_t(
+              std::lround((t[(size_t(y) * size_t(S) + size_t(x)) * 3 + size_t(c)] + 1.f) * 127.5f));
+    for (const GtBox& b : gts) {
+      const uint8_t colour[3] = {uint8_t(b.ignore ? 255 : 0), uint8_t(b.ignore ? 0 : 255), 0};
+      const int x0 = std::max(0, int(b.x0)), x1 = std::min(S - 1, int(b.x1));
+      const int y0 = std::max(0, int(b.y0)), y1 = std::min(S - 1, int(b.y1));
+      for (int x = x0; x <= x1; ++x)
+        for (int y : {y0, y1}) std::copy(colour, colour + 3, px(x, y));
+      for (int y = y0; y <= y1; ++y)
+        for (int x : {x0, x1}) std::copy(colour, colour + 3, px(x, y));
+    }
+  }
+  std::vector<uint8_t> bytes;
+  auto append = [](void* ctx, void* data, int size) {
+    auto* out = static_cast<std::vector<uint8_t>*>(ctx);
+    out->insert(out->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+  };
+  if (!stbi_write_png_to_func(append, &bytes, cols * S, rows * S, 3, grid.data(), cols * S * 3))
+    return Errorf("cannot encode the preview");
+  std::ofstream f(png, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  if (!f) return Errorf("cannot write '", png, "'");
+  return Status::Ok();
+}
+
+}  // namespace fm::train

@@ -1,0 +1,39 @@
+// detect_train.h - `fm_train detector`: fine-tunes a BlazeFace-shaped detector graph (by default
+// the converted full-range BlazeFace) on the scenes train split, then chooses the pipeline's
+// score thresholds on the held-out part of the train split and writes the model.
+//
+// Loop: batches of augmented views (detect_data.h), the graph net's forward (graph_net.h), the
+// detection loss (detect_loss.h) with keypoint targets from the frozen starting model (the
+// teacher, run by the engine) where it is confident, backward, AdamW with warm-up + cosine decay.
+// Weights that were zero stay zero (the sparse model stays sparse). Deterministic for a seed, a
+// thread count and a machine.
+#pragma once
+
+#include <string>
+
+#include "optimizer.h"
+#include "status.h"
+
+namespace fm::train {
+
+struct DetectFitOptions {
+  std::string init;      // starting .fmm (converted BlazeFace)
+  std::string scenes;    // ../shared/data/scenes
+  std::string out;       // written .fmm
+  std::string log_json;  // optional: loss history and the threshold sweep
+  int steps = 3000;
+  int batch = 16;
+  float warmup = 100;  // steps
+  uint64_t seed = 1;
+  bool from_scratch = false;  // re-initialise every weight (He), as a baseline
+  bool fp16 = true;
+  OptimizerOptions opt;
+};
+
+Status FitDetector(const DetectFitOptions& options);
+
+// Writes a PNG grid of `count` augmented training views with their faces drawn (green: a face to
+// learn, red: an ignore region): what the trainer sees.
+Status PreviewDetectorViews(const DetectFitOptions& options, int count, const std::string& png);
+
+}  // namespace fm::train
