@@ -103,11 +103,20 @@ Status Pipeline::Create(std::shared_ptr<const Graph> detector,
   // Default thresholds measured on the real scenes (tools/eval_scenes.cpp): BlazeFace scores
   // masked faces lower than MediaPipe's 0.5/0.6 cut-offs expect, so the whole-picture pass uses
   // 0.45; tiles see more clutter and use 0.7.
-  p->decode_.min_score = options.min_score >= 0 ? options.min_score : 0.45f;
+  // A trained detector carries the thresholds chosen for it (tools/train/detect_train.cpp).
+  float default_min = 0.45f, default_tile = -1.f;
+  const bool min_ok = ParseFloats(Meta(d, "pipeline_min_score", "0.45"), &v);
+  if (min_ok) default_min = v[0];
+  const bool tile_ok = ParseFloats(Meta(d, "pipeline_tile_min_score", "-1"), &v);
+  if (tile_ok) default_tile = v[0];
+  if (!min_ok || !tile_ok || !(default_min >= 0.f && default_min <= 1.f) || !(default_tile <= 1.f))
+    return Errorf("detector: pipeline_min_score / pipeline_tile_min_score outside 0..1");
+  p->decode_.min_score = options.min_score >= 0 ? options.min_score : default_min;
   if (!(p->decode_.min_score >= 0.f && p->decode_.min_score <= 1.f))
     return Errorf("pipeline: min score ", p->decode_.min_score, " is outside 0..1");
-  p->tile_min_score_ =
-      options.tile_min_score >= 0 ? options.tile_min_score : std::max(p->decode_.min_score, 0.7f);
+  p->tile_min_score_ = options.tile_min_score >= 0 ? options.tile_min_score
+                       : default_tile >= 0         ? default_tile
+                                                   : std::max(p->decode_.min_score, 0.7f);
   if (!(p->tile_min_score_ <= 1.f))
     return Errorf("pipeline: tile min score ", p->tile_min_score_, " is outside 0..1");
   if (options.max_faces < 1 || options.max_faces > 1000)

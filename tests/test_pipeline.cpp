@@ -67,6 +67,50 @@ TEST(Pipeline, FixtureHasThreeFacesLeftToRight) {
   }
 }
 
+// A trained detector carries its thresholds (pipeline_min_score, pipeline_tile_min_score); an
+// explicit option still wins, and a bad value refuses the model.
+TEST(Pipeline, DetectorMetadataSetsTheDefaultThresholds) {
+  auto base = std::make_shared<Graph>();
+  ASSERT_TRUE(ReadModelFile(kModels + "/blazeface-full.fmm", base.get()).ok());
+  Image image;
+  ASSERT_TRUE(DecodeImageFile(kFixtures + "/three_faces_1mask_1nomask_1chin.jpg", &image).ok());
+  auto count = [&](std::shared_ptr<Graph> g, float option) {
+    PipelineOptions o;
+    o.min_score = option;
+    std::unique_ptr<Pipeline> p;
+    const Status s = Pipeline::Create(g, nullptr, o, &p);
+    EXPECT_TRUE(s.ok()) << s.message();
+    std::vector<Detection> dets;
+    EXPECT_TRUE(p && p->Detect(image, &dets).ok());
+    float lowest = 1.f;
+    for (const Detection& d : dets) lowest = std::min(lowest, d.score);
+    return std::make_pair(dets.size(), lowest);
+  };
+  const auto defaults = count(base, -1.f);
+  ASSERT_EQ(defaults.first, 3u);
+  // The three faces score between the default 0.45 and 1: a threshold just above the lowest
+  // drops that face, whether it comes from the metadata or from the option.
+  char cut[32];
+  std::snprintf(cut, sizeof cut, "%.4f", double(defaults.second) + 1e-4);
+  auto tuned = std::make_shared<Graph>(*base);
+  tuned->metadata["pipeline_min_score"] = cut;
+  EXPECT_EQ(count(tuned, -1.f).first, 2u);
+  EXPECT_EQ(count(base, std::stof(cut)).first, 2u);
+  EXPECT_EQ(count(tuned, 0.45f).first, 3u) << "the option wins over the metadata";
+  for (const char* bad : {"abc", "1.5", "-0.2", ""}) {
+    auto g = std::make_shared<Graph>(*base);
+    g->metadata["pipeline_tile_min_score"] = bad;
+    std::unique_ptr<Pipeline> p;
+    const Status s = Pipeline::Create(g, nullptr, {}, &p);
+    if (std::string(bad) == "-0.2") {  // negative = not set, as for the option
+      EXPECT_TRUE(s.ok()) << s.message();
+      continue;
+    }
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.message().find("pipeline_tile_min_score"), std::string::npos) << s.message();
+  }
+}
+
 TEST(Pipeline, DemoPhotosFromSharedData) {
   if (!std::filesystem::exists(kData + "/demo")) GTEST_SKIP() << "no " << kData << "/demo";
   auto p = MakePipeline("blazeface-full.fmm");
