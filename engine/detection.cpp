@@ -30,6 +30,18 @@ std::vector<Anchor> GenerateAnchors(const AnchorOptions& o) {
   return anchors;
 }
 
+int64_t CountAnchors(const AnchorOptions& o) {
+  // As GenerateAnchors: a run of equal strides is one feature map with 1 or 2 anchors per layer.
+  const int64_t per_layer = o.interpolated_scale_aspect_ratio > 0 ? 2 : 1;
+  int64_t count = 0;
+  for (size_t layer = 0, last = 0; layer < o.strides.size(); layer = last) {
+    while (last < o.strides.size() && o.strides[last] == o.strides[layer]) ++last;
+    const int64_t fm_size = (o.input_size + o.strides[layer] - 1) / o.strides[layer];
+    count += fm_size * fm_size * per_layer * int64_t(last - layer);
+  }
+  return count;
+}
+
 float IoU(const Detection& a, const Detection& b) {
   const float ix = std::max(0.f, std::min(a.x1, b.x1) - std::max(a.x0, b.x0));
   const float iy = std::max(0.f, std::min(a.y1, b.y1) - std::max(a.y0, b.y0));

@@ -25,6 +25,8 @@ struct Anchor {
 };
 
 std::vector<Anchor> GenerateAnchors(const AnchorOptions& options);
+// GenerateAnchors(options).size(), counted without making them (strides >= 1).
+int64_t CountAnchors(const AnchorOptions& options);
 
 constexpr int kNumKeypoints = 6;  // right eye, left eye, nose tip, mouth, right ear, left ear
 

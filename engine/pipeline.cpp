@@ -39,6 +39,42 @@ Status CheckImageInput(const Graph& g, const char* what, int* h, int* w, int* c)
   return Status::Ok();
 }
 
+// The first `max` characters of metadata for a message.
+std::string Abbreviated(const std::string& text, size_t max = 40) {
+  return text.size() <= max ? text : text.substr(0, max) + "...";
+}
+
+// The detector's anchor layout: anchor_strides (+ anchor_interpolated_scale_aspect_ratio)
+// metadata, else BlazeFace's. Refused unless it gives exactly `rows` anchors, counted before any
+// is made (metadata such as "1,2,1,2,..." would ask for billions).
+Status ReadAnchorOptions(const Graph& d, int input_size, int64_t rows, AnchorOptions* anchors) {
+  anchors->input_size = input_size;
+  std::vector<float> v;
+  const std::string strides = Meta(d, "anchor_strides");
+  if (!strides.empty()) {
+    if (!ParseFloats(strides, &v))
+      return Errorf("detector: bad anchor_strides '", Abbreviated(strides), "'");
+    anchors->strides.clear();
+    for (float s : v) {
+      if (s < 1 || s > input_size) return Errorf("detector: anchor stride ", s, " out of range");
+      anchors->strides.push_back(int(s));
+    }
+    if (!ParseFloats(Meta(d, "anchor_interpolated_scale_aspect_ratio", "1"), &v))
+      return Errorf("detector: bad anchor_interpolated_scale_aspect_ratio");
+    anchors->interpolated_scale_aspect_ratio = v[0];
+  } else if (rows == 2304) {  // BlazeFace full range: one 48x48 layer
+    anchors->strides = {input_size / 48};
+    anchors->interpolated_scale_aspect_ratio = 0.f;
+  }
+  const int64_t count = CountAnchors(*anchors);
+  if (count == rows) return Status::Ok();
+  std::string used;
+  for (int s : anchors->strides) used += (used.empty() ? "" : ",") + std::to_string(s);
+  return Errorf("detector: anchor_strides '", Abbreviated(used), "' (interpolated ",
+                anchors->interpolated_scale_aspect_ratio, ") give ", count, " anchors for a ",
+                input_size, " px input, but the output has ", rows, " rows");
+}
+
 }  // namespace
 
 Status ReadNormalization(const Graph& g, Normalization* norm) {
@@ -79,25 +115,8 @@ Status Pipeline::Create(std::shared_ptr<const Graph> detector,
   p->score_column_ = int(v[0]);
   p->regressor_column_ = p->score_column_ == 0 ? 1 : 0;
   AnchorOptions anchors;
-  anchors.input_size = h;
-  const std::string strides = Meta(d, "anchor_strides");
-  if (!strides.empty()) {
-    if (!ParseFloats(strides, &v)) return Errorf("detector: bad anchor_strides '", strides, "'");
-    anchors.strides.clear();
-    for (float s : v) {
-      if (s < 1 || s > h) return Errorf("detector: anchor stride ", s, " out of range");
-      anchors.strides.push_back(int(s));
-    }
-    if (!ParseFloats(Meta(d, "anchor_interpolated_scale_aspect_ratio", "1"), &v))
-      return Errorf("detector: bad anchor_interpolated_scale_aspect_ratio");
-    anchors.interpolated_scale_aspect_ratio = v[0];
-  } else if (raw[1] == 2304) {  // BlazeFace full range: one 48x48 layer
-    anchors.strides = {h / 48};
-    anchors.interpolated_scale_aspect_ratio = 0.f;
-  }
+  FM_RETURN_IF_ERROR(ReadAnchorOptions(d, h, raw[1], &anchors));
   p->anchors_ = GenerateAnchors(anchors);
-  if (int64_t(p->anchors_.size()) != raw[1])
-    return Errorf("detector: ", p->anchors_.size(), " anchors for ", raw[1], " outputs");
   FM_RETURN_IF_ERROR(ReadNormalization(d, &p->det_norm_).Prefix("detector: "));
   p->det_norm_.pad = 0.f;  // letterbox padding: 0 in the normalised range
   // Default thresholds measured on the real scenes (tools/eval_scenes.cpp): BlazeFace scores
@@ -238,22 +257,25 @@ Status Pipeline::Detect(const Image& image, std::vector<Detection>* detections, 
   return Status::Ok();
 }
 
-Affine Pipeline::UprightCrop(const Detection& det, int crop_size, float margin) {
+Affine Pipeline::UprightCrop(const Detection& det, int crop_w, int crop_h, float margin) {
   const float cx = (det.x0 + det.x1) * 0.5f, cy = (det.y0 + det.y1) * 0.5f;
   const float side = std::max(det.x1 - det.x0, det.y1 - det.y0) * margin;
   // Eye line: right eye (keypoint 0, image left) to left eye (keypoint 1).
   const float ex = det.keypoints[1][0] - det.keypoints[0][0];
   const float ey = det.keypoints[1][1] - det.keypoints[0][1];
   const float angle = (ex == 0.f && ey == 0.f) ? 0.f : std::atan2(ey, ex);
-  const float k = side / float(crop_size), c = std::cos(angle) * k, s = std::sin(angle) * k;
-  const float half = float(crop_size) * 0.5f;
+  // One scale for both axes: the shorter crop side spans `side`.
+  const float k = side / float(std::min(crop_w, crop_h));
+  const float c = std::cos(angle) * k, s = std::sin(angle) * k;
+  const float half_w = float(crop_w) * 0.5f, half_h = float(crop_h) * 0.5f;
+  // The crop centre (half_w, half_h) lands on the box centre.
   Affine a;
   a.m[0] = c;
   a.m[1] = -s;
-  a.m[2] = cx - c * half + s * half;
+  a.m[2] = cx - c * half_w + s * half_h;
   a.m[3] = s;
   a.m[4] = c;
-  a.m[5] = cy - s * half - c * half;
+  a.m[5] = cy - s * half_w - c * half_h;
   return a;
 }
 
@@ -263,7 +285,7 @@ Status Pipeline::Classify(const Image& image, const Detection& det, Face* face) 
   face->probs.clear();
   if (!classifier_) return Status::Ok();
   float* in = classifier_->input(0);
-  const Affine map = UprightCrop(det, cls_w_, crop_margin_);
+  const Affine map = UprightCrop(det, cls_w_, cls_h_, crop_margin_);
   Normalization norm = cls_norm_;
   norm.pad = norm.offset[0];  // outside the photo: black
   if (cls_c_ == 3) {

@@ -63,8 +63,13 @@ class Pipeline {
   bool has_classifier() const { return classifier_ != nullptr; }
   int detector_input_size() const { return det_size_; }
 
-  // The affine map (crop pixels -> image pixels) of the classifier's upright crop around `det`.
-  static Affine UprightCrop(const Detection& det, int crop_size, float margin);
+  // The affine map (crop pixels -> image pixels) of the classifier's crop_w x crop_h upright crop
+  // around `det`: centred on the box, turned by the eyes, one scale on both axes, the shorter
+  // side spanning the box's longer side x `margin`.
+  static Affine UprightCrop(const Detection& det, int crop_w, int crop_h, float margin);
+  static Affine UprightCrop(const Detection& det, int crop_size, float margin) {
+    return UprightCrop(det, crop_size, crop_size, margin);
+  }
 
  private:
   // Runs the detector on the square [x0, x0 + side) x [y0, y0 + side) of `image` (may extend

@@ -113,6 +113,36 @@ TEST(Detection, UprightCropFollowsTheEyes) {
   EXPECT_NEAR(m.m[0] * 32 + m.m[1] * 32 + m.m[2], 120.f, 1e-4);
 }
 
+// A classifier of input H x W gets a crop at one scale on both axes, its shorter side spanning the
+// box side x margin, centred on the face.
+TEST(Detection, UprightCropOfANonSquareClassifierIsCentred) {
+  Detection d = Box(100, 200, 140, 240, 0.9f);  // centre (120, 220), side 40
+  d.keypoints[0][0] = 110, d.keypoints[0][1] = 210;
+  d.keypoints[1][0] = 130, d.keypoints[1][1] = 210;
+  for (const auto& wh : {std::make_pair(32, 64), std::make_pair(64, 32)}) {
+    const Affine m = Pipeline::UprightCrop(d, wh.first, wh.second, 1.5f);
+    const float cx = float(wh.first) / 2, cy = float(wh.second) / 2;
+    EXPECT_NEAR(m.m[0] * cx + m.m[1] * cy + m.m[2], 120.f, 1e-4);
+    EXPECT_NEAR(m.m[3] * cx + m.m[4] * cy + m.m[5], 220.f, 1e-4);
+    EXPECT_NEAR(m.m[0], 60.f / 32, 1e-6);
+    EXPECT_NEAR(m.m[4], 60.f / 32, 1e-6);
+  }
+}
+
+// CountAnchors counts what GenerateAnchors makes: shared feature maps, interpolated anchors.
+TEST(Detection, CountAnchorsMatchesGenerateAnchors) {
+  AnchorOptions o;
+  for (const auto& strides : std::vector<std::vector<int>>{
+           {8, 16, 16, 16}, {4}, {1, 2, 1, 2}, {16, 16, 8, 16}, {3, 7}, {128}})
+    for (float interpolated : {0.f, 1.f})
+      for (int size : {128, 192, 100}) {
+        o.strides = strides;
+        o.interpolated_scale_aspect_ratio = interpolated;
+        o.input_size = size;
+        EXPECT_EQ(CountAnchors(o), int64_t(GenerateAnchors(o).size())) << size;
+      }
+}
+
 void Collect(void* context, void* data, int size) {
   auto* out = static_cast<std::vector<uint8_t>*>(context);
   out->insert(out->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);

@@ -1,5 +1,6 @@
 // test_models.h - small graphs built in code for the tests: a CNN that touches most ops, with
-// weights from the portable PRNG so native and wasm builds construct identical models.
+// weights from the portable PRNG so native and wasm builds construct identical models; a
+// detector-shaped graph for the pipeline's model checks.
 #pragma once
 
 #include <cmath>
@@ -47,6 +48,24 @@ inline Status BuildSmallCnn(uint64_t seed, Graph* out, bool fp16 = false) {
   b.Metadata("kind", "test");
   b.Metadata("labels", "a,b,c,d,e,f,g,h,i,j");
   return b.Finish({probs, logits}, out);
+}
+
+// A graph shaped like a detector: input [1, size, size, 3] -> max pool by `stride` -> 1x1
+// convolution to 17 channels -> output [1, (size / stride)^2, 17]. Metadata anchor_strides =
+// stride without interpolated anchors, so Pipeline::Create accepts it.
+inline Status BuildTinyDetector(int size, int stride, Graph* out) {
+  GraphBuilder b;
+  const int cells = size / stride;
+  int32_t t = b.Input("image", {1, size, size, 3});
+  t = b.Op("max_pool2d", "pool", {t},
+           {{"kernel", Attr::Ints({stride, stride})}, {"stride", Attr::Ints({stride, stride})}});
+  t = b.Op("conv2d", "head",
+           {t, b.Constant("head/w", {17, 1, 1, 3}, std::vector<float>(17 * 3, 0.01f))});
+  t = b.Op("reshape", "rows", {t}, {{"shape", Attr::Ints({1, cells * cells, 17})}});
+  b.Metadata("kind", "detector");
+  b.Metadata("anchor_strides", std::to_string(stride));
+  b.Metadata("anchor_interpolated_scale_aspect_ratio", "0");
+  return b.Finish({t}, out);
 }
 
 }  // namespace fm::test

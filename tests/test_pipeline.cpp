@@ -11,8 +11,10 @@
 #include <iterator>
 
 #include "facemask.h"
+#include "graph_builder.h"
 #include "model_format.h"
 #include "pipeline.h"
+#include "test_models.h"
 #include "tracker.h"
 
 namespace fm {
@@ -321,6 +323,91 @@ TEST(Pipeline, VideoRunsTheDetectorWhenPredictionIsUnsafe) {
   EXPECT_GT(ids[0], 3);  // the old tracks are gone
   EXPECT_FALSE(tracker.SetDetectEvery(0).ok());
   EXPECT_FALSE(tracker.SetDetectEvery(kMaxDetectEvery + 1).ok());
+}
+
+// anchor_strides metadata is counted against the output's rows before any anchor is made:
+// "1,2,1,2,..." (the 4096 bytes metadata allows) on a 1024 px input would be ~2.7e9 anchors.
+TEST(Pipeline, AnchorStridesAreCountedBeforeAnyAnchorIsMade) {
+  auto g = std::make_shared<Graph>();
+  ASSERT_TRUE(test::BuildTinyDetector(1024, 32, g.get()).ok());
+  std::unique_ptr<Pipeline> p;
+  Status s = Pipeline::Create(g, nullptr, {}, &p);
+  ASSERT_TRUE(s.ok()) << s.message();  // 32 x 32 anchors for 1024 rows
+  std::string bomb = "1,2";
+  while (bomb.size() + 4 <= 4096) bomb += ",1,2";
+  const struct {
+    std::string strides, interpolated, count;
+  } cases[] = {
+      {"16", "0", "4096"}, {"32", "1", "2048"}, {"32,32", "0", "2048"}, {bomb, "1", "2684354560"}};
+  for (const auto& c : cases) {
+    g->metadata["anchor_strides"] = c.strides;
+    g->metadata["anchor_interpolated_scale_aspect_ratio"] = c.interpolated;
+    s = Pipeline::Create(g, nullptr, {}, &p);
+    ASSERT_FALSE(s.ok()) << c.strides;
+    const std::string want = " give " + c.count + " anchors";
+    ASSERT_NE(s.message().find(want), std::string::npos) << s.message();
+    EXPECT_EQ(s.message().rfind("detector: anchor_strides '" + c.strides.substr(0, 8), 0), 0u)
+        << s.message();
+    EXPECT_NE(s.message().find("1024 rows"), std::string::npos) << s.message();
+    EXPECT_LT(s.message().size(), 200u) << "the strides are abbreviated";
+  }
+}
+
+// A probe classifier of input H x W: its three outputs are the crop's top half minus its bottom
+// half, left half minus right half, and the whole sum (pixels 0..255, no normalisation).
+std::shared_ptr<Graph> SymmetryProbe(int h, int w) {
+  GraphBuilder b;
+  const int n = h * w * 3;
+  std::vector<float> weights(size_t(3 * n));
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < 3; ++c) {
+        const size_t i = size_t((y * w + x) * 3 + c);
+        weights[i] = 2 * y < h ? 1.f : -1.f;
+        weights[size_t(n) + i] = 2 * x < w ? 1.f : -1.f;
+        weights[size_t(2 * n) + i] = 1.f;
+      }
+  int32_t t = b.Input("image", {1, h, w, 3});
+  t = b.Op("reshape", "flat", {t}, {{"shape", Attr::Ints({1, n})}});
+  t = b.Op("fully_connected", "probe", {t, b.Constant("probe/w", {3, n}, std::move(weights))});
+  b.Metadata("kind", "classifier");
+  b.Metadata("labels", "top_minus_bottom,left_minus_right,total");
+  auto g = std::make_shared<Graph>();
+  const Status s = b.Finish({t}, g.get());
+  EXPECT_TRUE(s.ok()) << s.message();
+  return g;
+}
+
+// Non-square classifiers get a crop centred on the face, at one scale on both axes (the shorter
+// side spans the face's side x margin): a face image symmetric about the box centre gives a
+// crop symmetric top to bottom and left to right.
+TEST(Pipeline, NonSquareClassifierCropIsCentredOnTheFace) {
+  Image image;
+  image.width = image.height = 200;
+  image.rgb.resize(size_t(200 * 200 * 3));
+  const float cx = 96.f, cy = 90.f;
+  for (int y = 0; y < 200; ++y)
+    for (int x = 0; x < 200; ++x) {
+      const float d = 3.f * std::fabs(float(x) + 0.5f - cx) + 2.f * std::fabs(float(y) + 0.5f - cy);
+      std::fill_n(&image.rgb[size_t((y * 200 + x) * 3)], 3, uint8_t(std::max(0.f, 255.f - d)));
+    }
+  Detection det{cx - 20, cy - 20, cx + 20, cy + 20, 0.9f, {}};
+  det.keypoints[0][0] = cx - 8, det.keypoints[0][1] = cy - 6;  // eyes level
+  det.keypoints[1][0] = cx + 8, det.keypoints[1][1] = cy - 6;
+  auto detector = std::make_shared<Graph>();
+  ASSERT_TRUE(ReadModelFile(kModels + "/blazeface-short.fmm", detector.get()).ok());
+  for (const auto& hw : {std::make_pair(24, 12), std::make_pair(12, 24), std::make_pair(16, 16)}) {
+    std::unique_ptr<Pipeline> p;
+    Status s = Pipeline::Create(detector, SymmetryProbe(hw.first, hw.second), {}, &p);
+    ASSERT_TRUE(s.ok()) << s.message();
+    Face face;
+    ASSERT_TRUE(p->Classify(image, det, &face).ok());
+    ASSERT_EQ(face.probs.size(), 3u);
+    const float total = face.probs[2];
+    ASSERT_GT(total, 0.f);
+    EXPECT_LT(std::fabs(face.probs[0]) / total, 1e-3f) << hw.first << "x" << hw.second;
+    EXPECT_LT(std::fabs(face.probs[1]) / total, 1e-3f) << hw.first << "x" << hw.second;
+  }
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #if defined(__GNUC__)
@@ -61,6 +62,19 @@ void DrawText(Image* img, int x, int y, int scale, const std::string& text, Rgb 
   }
 }
 
+// stb_easy_font draws ASCII 32..126 only (it indexes its tables with c - 32): any other byte
+// becomes '?', and a UTF-8 sequence one '?' for its whole character.
+std::string Drawable(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    out += c >= 32 && c <= 126 ? char(c) : '?';
+    if (c < 0xc0) continue;  // ASCII, or not the start of a UTF-8 sequence
+    while (i + 1 < text.size() && (static_cast<unsigned char>(text[i + 1]) & 0xc0) == 0x80) ++i;
+  }
+  return out;
+}
+
 void Collect(void* context, void* data, int size) {
   auto* out = static_cast<std::vector<uint8_t>*>(context);
   out->insert(out->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
@@ -73,7 +87,7 @@ void AnnotateFaces(Image* image, const std::vector<Face>& faces,
   const int line = std::max(2, std::min(image->width, image->height) / 250);
   const int scale = std::max(1, std::min(image->width, image->height) / 300);
   for (const Face& f : faces) {
-    const std::string label = f.label >= 0 ? labels[size_t(f.label)] : "face";
+    const std::string label = f.label >= 0 ? Drawable(labels[size_t(f.label)]) : "face";
     const float conf = f.label >= 0 ? f.probs[size_t(f.label)] : f.det.score;
     const Rgb c = ColourFor(label);
     const int x0 = int(std::lround(f.det.x0)), y0 = int(std::lround(f.det.y0));
@@ -94,14 +108,24 @@ void AnnotateFaces(Image* image, const std::vector<Face>& faces,
   }
 }
 
+std::string TempPathFor(const std::string& path) {
+  const std::filesystem::path p(path);
+  return (p.parent_path() / ("." + p.filename().string() + ".tmp")).string();
+}
+
 Status WriteJpeg(const Image& image, const std::string& path) {
   std::vector<uint8_t> bytes;
   if (!stbi_write_jpg_to_func(Collect, &bytes, image.width, image.height, 3, image.rgb.data(), 90))
     return Errorf("cannot encode '", path, "'");
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  const std::string tmp = TempPathFor(path);
+  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-  if (!out) return Errorf("cannot write '", path, "'");
-  return Status::Ok();
+  out.close();
+  std::error_code ec;
+  if (out) std::filesystem::rename(tmp, path, ec);
+  if (out && !ec) return Status::Ok();
+  std::filesystem::remove(tmp, ec);
+  return Errorf("cannot write '", path, "'");
 }
 
 }  // namespace fm

@@ -10,10 +10,14 @@
 
 namespace fm {
 
+// Labels are drawn in printable ASCII: other bytes as '?' (a UTF-8 character as one '?').
 void AnnotateFaces(Image* image, const std::vector<Face>& faces,
                    const std::vector<std::string>& labels);
 
-// Encodes as JPEG (quality 90) and writes the file.
+// Encodes as JPEG (quality 90) and writes `path` atomically: into TempPathFor(path), then renamed
+// over `path`, so a failed or interrupted write never leaves a partial file there.
 Status WriteJpeg(const Image& image, const std::string& path);
+// DIR/.NAME.tmp for DIR/NAME.
+std::string TempPathFor(const std::string& path);
 
 }  // namespace fm
