@@ -131,6 +131,12 @@ Status Pipeline::Create(std::shared_ptr<const Graph> detector,
   if (!min_ok || !tile_ok || !(default_min >= 0.f && default_min <= 1.f) || !(default_tile <= 1.f))
     return Errorf("detector: pipeline_min_score / pipeline_tile_min_score outside 0..1");
   p->decode_.min_score = options.min_score >= 0 ? options.min_score : default_min;
+  const std::string crop_box = Meta(d, "crop_box", "1,0,0");
+  if (!ParseFloats(crop_box, &v) || v.size() != 3 || !(v[0] >= 0.25f && v[0] <= 4.f) ||
+      !(std::fabs(v[1]) <= 1.f && std::fabs(v[2]) <= 1.f))
+    return Errorf("detector: crop_box '", crop_box,
+                  "' is not scale (0.25..4), dx, dy (-1..1) separated by commas");
+  std::copy(v.begin(), v.end(), p->crop_box_);
   if (!(p->decode_.min_score >= 0.f && p->decode_.min_score <= 1.f))
     return Errorf("pipeline: min score ", p->decode_.min_score, " is outside 0..1");
   p->tile_min_score_ = options.tile_min_score >= 0 ? options.tile_min_score
@@ -285,7 +291,16 @@ Status Pipeline::Classify(const Image& image, const Detection& det, Face* face) 
   face->probs.clear();
   if (!classifier_) return Status::Ok();
   float* in = classifier_->input(0);
-  const Affine map = UprightCrop(det, cls_w_, cls_h_, crop_margin_);
+  Detection box = det;
+  if (crop_box_[0] != 1.f || crop_box_[1] != 0.f || crop_box_[2] != 0.f) {
+    const float side = std::max(det.x1 - det.x0, det.y1 - det.y0);
+    const float cx = (det.x0 + det.x1) * 0.5f + crop_box_[1] * side;
+    const float cy = (det.y0 + det.y1) * 0.5f + crop_box_[2] * side;
+    const float hw = (det.x1 - det.x0) * 0.5f * crop_box_[0],
+                hh = (det.y1 - det.y0) * 0.5f * crop_box_[0];
+    box.x0 = cx - hw, box.x1 = cx + hw, box.y0 = cy - hh, box.y1 = cy + hh;
+  }
+  const Affine map = UprightCrop(box, cls_w_, cls_h_, crop_margin_);
   Normalization norm = cls_norm_;
   norm.pad = norm.offset[0];  // outside the photo: black
   if (cls_c_ == 3) {

@@ -88,6 +88,9 @@ class Pipeline {
   int score_column_ = 16, regressor_column_ = 0;  // in each [17] output row
   int cls_w_ = 0, cls_h_ = 0, cls_c_ = 3;
   float crop_margin_ = 1.3f;
+  // Detector metadata crop_box = "scale,dx,dy": maps this detector's box to the box the
+  // classifier's crops were cut around (side * scale, centre + (dx, dy) * side).
+  float crop_box_[3] = {1.f, 0.f, 0.f};
   int max_faces_ = 64;
   PipelineOptions::Tiling tiling_ = PipelineOptions::Tiling::kAuto;
   float min_tile_ = 1.25f;

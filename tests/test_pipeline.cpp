@@ -410,5 +410,43 @@ TEST(Pipeline, NonSquareClassifierCropIsCentredOnTheFace) {
   }
 }
 
+// A detector's crop_box metadata moves and scales the box the classifier's crop is cut around:
+// classifying box B with crop_box "s,dx,dy" equals classifying the adjusted box without it.
+TEST(Pipeline, DetectorCropBoxMovesTheClassifierCrop) {
+  Image image;
+  ASSERT_TRUE(DecodeImageFile(kFixtures + "/three_faces_1mask_1nomask_1chin.jpg", &image).ok());
+  auto detector = std::make_shared<Graph>();
+  ASSERT_TRUE(ReadModelFile(kModels + "/blazeface-full.fmm", detector.get()).ok());
+  auto classifier = std::make_shared<Graph>();
+  ASSERT_TRUE(ReadModelFile(kModels + "/classifier.fmm", classifier.get()).ok());
+  auto moved = std::make_shared<Graph>(*detector);
+  moved->metadata["crop_box"] = "0.8,0.05,-0.1";
+  std::unique_ptr<Pipeline> plain, with_box;
+  ASSERT_TRUE(Pipeline::Create(detector, classifier, {}, &plain).ok());
+  ASSERT_TRUE(Pipeline::Create(moved, classifier, {}, &with_box).ok());
+  Detection det{40, 60, 100, 140, 0.9f, {}};  // 60 x 80: side 80
+  det.keypoints[1][0] = 10;                   // a level eye line
+  Detection adjusted = det;                   // centre (70, 100) + (0.05, -0.1) * 80, size * 0.8
+  adjusted.x0 = 74 - 24, adjusted.x1 = 74 + 24, adjusted.y0 = 92 - 32, adjusted.y1 = 92 + 32;
+  Face a, b, c;
+  ASSERT_TRUE(with_box->Classify(image, det, &a).ok());
+  ASSERT_TRUE(plain->Classify(image, adjusted, &b).ok());
+  ASSERT_TRUE(plain->Classify(image, det, &c).ok());
+  ASSERT_EQ(a.probs.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(a.probs[i], b.probs[i], 1e-6f) << i;
+  float diff = 0.f;
+  for (size_t i = 0; i < 3; ++i) diff += std::fabs(a.probs[i] - c.probs[i]);
+  EXPECT_GT(diff, 1e-3f) << "the crop moved, so the classifier saw other pixels";
+  EXPECT_EQ(a.det.x0, det.x0) << "the reported box is the detector's";
+  for (const char* bad : {"1,0", "0.1,0,0", "1,2,0", "x,0,0"}) {
+    auto g = std::make_shared<Graph>(*detector);
+    g->metadata["crop_box"] = bad;
+    std::unique_ptr<Pipeline> p;
+    const Status s = Pipeline::Create(g, classifier, {}, &p);
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.message().find("crop_box"), std::string::npos) << s.message();
+  }
+}
+
 }  // namespace
 }  // namespace fm

@@ -51,7 +51,7 @@ int Usage() {
 }
 
 struct Args {
-  std::string detector_path = std::string(FM_DEFAULT_MODEL_DIR) + "/blazeface-full.fmm";
+  std::string detector_path;  // default: the CLI's (model/detector.fmm, else blazeface-full)
   std::string classifier_path, dir, split = "all", pr_svg, json, jsonl;
   fm::PipelineOptions options;
   float match_iou = 0.3f;
@@ -418,6 +418,11 @@ int main(int argc, char** argv) {
   const auto start = Clock::now();
   Args args;
   if (!ParseArgs(argc, argv, &args)) return Usage();
+  if (args.detector_path.empty()) {
+    args.detector_path = std::string(FM_DEFAULT_MODEL_DIR) + "/detector.fmm";
+    if (!fs::exists(args.detector_path))
+      args.detector_path = std::string(FM_DEFAULT_MODEL_DIR) + "/blazeface-full.fmm";
+  }
   auto detector = std::make_shared<fm::Graph>();
   fm::Status s = fm::ReadModelFile(args.detector_path, detector.get());
   std::shared_ptr<fm::Graph> classifier;

@@ -312,7 +312,12 @@ struct DetectModels {
 // Reads the models (the default ones where none is given); any failure, running out of memory
 // included, is an error naming the file.
 Status LoadDetectModels(DetectArgs* d, DetectModels* m) {
-  if (d->detector_path.empty()) d->detector_path = ModelDir() + "/blazeface-full.fmm";
+  if (d->detector_path.empty()) {
+    // The detector trained for masked faces (model/README.md) when it is there, else the
+    // converted BlazeFace it started from.
+    d->detector_path = ModelDir() + "/detector.fmm";
+    if (!fs::exists(d->detector_path)) d->detector_path = ModelDir() + "/blazeface-full.fmm";
+  }
   if (d->classifier_path.empty() && !d->no_classifier) {
     const std::string dflt = ModelDir() + "/classifier.fmm";
     if (fs::exists(dflt)) d->classifier_path = dflt;

@@ -19,7 +19,7 @@ import sys
 
 PAGE_FILES = ["index.html", "app.js", "facemask.js", "draw.js", "worker.js", "style.css"]
 FLAVORS = ["simd", "nosimd"]
-DETECTORS = ["blazeface-full.fmm", "blazeface-short.fmm"]  # preference order
+DETECTORS = ["detector.fmm", "blazeface-full.fmm", "blazeface-short.fmm"]  # preference order
 
 
 def main(src, model_dir, simd_dir, nosimd_dir, out, threads_dir=None):

@@ -55,6 +55,9 @@ const FRAME = path.join(OUT, 'frame-640x480.png');
 const log = (...a) => console.log('[bench-browser]', ...a);
 
 const EXPORT = path.join(OUT, 'export');
+// The pipeline rows run the detector the page and the CLI ship (model/detector.fmm, trained from
+// the full-range BlazeFace with the same graph and sparsity), else the converted BlazeFace.
+const PIPELINE_DETECTOR = fs.existsSync(path.join(MODEL_DIR, 'detector.fmm')) ? '/models/detector.fmm' : '/models/blazeface-full.fmm';
 // label: the row's model; tfjs: the url prefix of the tfjs files (for the download sizes).
 const ALL_MODELS = [
   { name: 'short', label: 'blazeface-short', size: 128, fmm: '/models/blazeface-short.fmm', json: '/tfjs-models/facemesh-detection-short.json',
@@ -175,7 +178,7 @@ async function threadRows(browser, base, errors, { haveClassifier, cliLabels, cl
       log(`${m.name} ${rt} ${threadsOf[rt]} threads: median ${f1(median(rows[rt].times))} ms, p90 ${f1(quantile(rows[rt].times, 0.9))} ms`);
     }
   }
-  const pl = await page.evaluate((a) => window.bench.loadPipeline(a), { detector: '/models/blazeface-full.fmm', classifier: haveClassifier ? '/models/classifier.fmm' : null });
+  const pl = await page.evaluate((a) => window.bench.loadPipeline(a), { detector: PIPELINE_DETECTOR, classifier: haveClassifier ? '/models/classifier.fmm' : null });
   for (const mode of ['photo', 'video']) {
     const key = `ours/pipeline-${mode}`;
     const row = { model: `pipeline-${mode}`, input: '640x480', runtime: 'ours', threads: THREADS, load_ms: pl.loadMs, first_ms: pl[mode].firstMs,
@@ -259,7 +262,7 @@ async function main() {
     // The pipeline on the whole frame.
     // Video: the engine's default (the detector on every detect_every-th frame, so the per-frame
     // times alternate; the mean is the cost per frame) and the detector on every frame.
-    const pl = await page.evaluate((a) => window.bench.loadPipeline(a), { detector: '/models/blazeface-full.fmm', classifier: haveClassifier ? '/models/classifier.fmm' : null, everyFrame: true });
+    const pl = await page.evaluate((a) => window.bench.loadPipeline(a), { detector: PIPELINE_DETECTOR, classifier: haveClassifier ? '/models/classifier.fmm' : null, everyFrame: true });
     for (const mode of ['photo', 'video', 'video-every-frame']) {
       const key = `ours/pipeline-${mode}`;
       const row = { model: `pipeline-${mode}`, input: '640x480', runtime: 'ours', load_ms: pl.loadMs, first_ms: pl[mode].firstMs, faces: pl[mode].faces,

@@ -11,6 +11,7 @@
 
 #include "detect_data.h"
 #include "detect_loss.h"
+#include "detection_metrics.h"
 #include "graph_net.h"
 #include "model_format.h"
 #include "pipeline.h"
@@ -58,8 +59,9 @@ struct ValScore {
   double FalsePerPhoto() const { return photos ? double(false_boxes) / photos : 0; }
 };
 
-// Runs the pipeline with the given thresholds over the val photos; greedy matching by score at
-// IoU >= 0.5 as ../shared/eval/score.py does.
+// Runs the pipeline with the given thresholds over the val photos: face recall at IoU >= 0.5
+// and false boxes as ../shared/eval/score.py counts them (detections by score each take the
+// best free ground truth; IoU < 0.4 = unmatched), through tools/detection_metrics.h.
 Status ScoreVal(std::shared_ptr<const Graph> model, const std::vector<Scene>& val, ValScore* vs) {
   PipelineOptions po;
   po.min_score = vs->min_score;
@@ -69,24 +71,13 @@ Status ScoreVal(std::shared_ptr<const Graph> model, const std::vector<Scene>& va
   std::vector<Detection> dets;
   for (const Scene& s : val) {
     FM_RETURN_IF_ERROR(p->Detect(s.image, &dets));
-    std::sort(dets.begin(), dets.end(),
-              [](const Detection& a, const Detection& b) { return a.score > b.score; });
-    std::vector<bool> used(s.boxes.size(), false);
-    for (const Detection& d : dets) {
-      float best = 0.f;
-      int bi = -1;
-      for (size_t i = 0; i < s.boxes.size(); ++i) {
-        if (used[i]) continue;
-        const float v = BoxIoU(s.boxes[i], d);
-        if (v > best) best = v, bi = int(i);
-      }
-      if (best >= 0.5f)
-        used[size_t(bi)] = true;
-      else
-        ++vs->false_boxes;
-    }
-    vs->faces += int(s.boxes.size());
-    vs->found += int(std::count(used.begin(), used.end(), true));
+    metrics::Photo photo;
+    for (const VocBox& b : s.boxes) photo.truth.push_back({{b.x0, b.y0, b.x1, b.y1}});
+    for (const Detection& d : dets) photo.detections.push_back({{d.x0, d.y0, d.x1, d.y1}, d.score});
+    const std::vector<bool> found = metrics::FoundTruth(photo, 0.5);
+    vs->faces += int(found.size());
+    vs->found += int(std::count(found.begin(), found.end(), true));
+    vs->false_boxes += metrics::UnmatchedBoxes(photo, 0.4);
     ++vs->photos;
   }
   return Status::Ok();
@@ -124,15 +115,57 @@ Status MakeBatch(const std::vector<Scene>& fit, const std::vector<Anchor>& ancho
   return Status::Ok();
 }
 
-// Thresholds: the best val recall (IoU 0.5) with at most 0.08 false boxes per photo.
+// The classifier was trained on crops around the converted BlazeFace's boxes (tools/train
+// crops); the trained detector draws boxes the way people do (lower and larger). crop_box maps a
+// trained box back to the reference's: median side ratio and centre offset over the detections
+// both make on the fit photos (IoU >= 0.4).
+Status MeasureCropBox(std::shared_ptr<const Graph> reference, std::shared_ptr<const Graph> trained,
+                      const std::vector<Scene>& photos, std::string* crop_box) {
+  std::unique_ptr<Pipeline> pr, pt;
+  FM_RETURN_IF_ERROR(Pipeline::Create(reference, nullptr, {}, &pr));
+  FM_RETURN_IF_ERROR(Pipeline::Create(trained, nullptr, {}, &pt));
+  std::vector<float> scale, dx, dy;
+  std::vector<Detection> a, b;
+  for (const Scene& s : photos) {
+    FM_RETURN_IF_ERROR(pr->Detect(s.image, &a));
+    FM_RETURN_IF_ERROR(pt->Detect(s.image, &b));
+    for (const Detection& r : a) {
+      const Detection* best = nullptr;
+      for (const Detection& t : b)
+        if (IoU(r, t) >= 0.4f && (!best || IoU(r, t) > IoU(r, *best))) best = &t;
+      if (!best) continue;
+      const float sr = std::max(r.x1 - r.x0, r.y1 - r.y0);
+      const float st = std::max(best->x1 - best->x0, best->y1 - best->y0);
+      scale.push_back(sr / st);
+      dx.push_back(((r.x0 + r.x1) - (best->x0 + best->x1)) * 0.5f / st);
+      dy.push_back(((r.y0 + r.y1) - (best->y0 + best->y1)) * 0.5f / st);
+    }
+  }
+  if (scale.size() < 20) return Errorf("crop box: only ", scale.size(), " faces found by both");
+  auto median = [](std::vector<float> v) {
+    std::nth_element(v.begin(), v.begin() + ptrdiff_t(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%.3f,%.3f,%.3f", double(median(scale)), double(median(dx)),
+                double(median(dy)));
+  *crop_box = buf;
+  std::printf("crop_box %s (median over %zu faces both detectors find)\n", buf, scale.size());
+  return Status::Ok();
+}
+
+constexpr double kMaxFalsePerPhoto = 0.10;
+
+// Thresholds: the best val recall (IoU 0.5) with at most kMaxFalsePerPhoto false boxes per photo
+// (the detector issue's target is 0.10 on unseen photos).
 Status ChooseThresholds(std::shared_ptr<const Graph> trained, const std::vector<Scene>& val,
                         ValScore* best, std::string* sweep_json) {
   std::ostringstream sweep;
   sweep << "[";
   *best = ValScore{0.5f, 0.7f};
   bool have = false;
-  for (float m : {0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f})
-    for (float dt : {0.f, 0.1f, 0.2f}) {
+  for (float m : {0.3f, 0.4f, 0.5f, 0.55f, 0.6f, 0.65f, 0.7f, 0.75f, 0.8f})
+    for (float dt : {0.f, 0.05f, 0.1f, 0.15f, 0.2f}) {
       ValScore vs{m, std::min(0.95f, m + dt)};
       FM_RETURN_IF_ERROR(ScoreVal(trained, val, &vs));
       std::printf("val  min %.2f tile %.2f: recall %.4f, false boxes/photo %.3f\n",
@@ -140,23 +173,30 @@ Status ChooseThresholds(std::shared_ptr<const Graph> trained, const std::vector<
       sweep << (have || sweep.tellp() > 1 ? "," : "") << "{\"min\":" << vs.min_score
             << ",\"tile\":" << vs.tile_min_score << ",\"recall\":" << vs.Recall()
             << ",\"false_per_photo\":" << vs.FalsePerPhoto() << "}";
-      if (vs.FalsePerPhoto() <= 0.08 && (!have || vs.Recall() > best->Recall()))
+      if (vs.FalsePerPhoto() <= kMaxFalsePerPhoto &&
+          (!have || vs.Recall() > best->Recall() ||
+           (vs.Recall() == best->Recall() && vs.FalsePerPhoto() < best->FalsePerPhoto())))
         *best = vs, have = true;
     }
   sweep << "]";
-  if (!have) std::printf("val: no thresholds reach 0.08 false boxes per photo; using 0.5/0.7\n");
+  if (!have)
+    std::printf("val: no thresholds reach %.2f false boxes per photo; using 0.5/0.7\n",
+                kMaxFalsePerPhoto);
   std::printf("chosen: min %.2f, tile %.2f\n", double(best->min_score),
               double(best->tile_min_score));
   *sweep_json = sweep.str();
   return Status::Ok();
 }
 
-void Stamp(const DetectFitOptions& o, const Graph& start, const ValScore& chosen, Graph* g) {
+void StampThresholds(const ValScore& chosen, Graph* g) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f", double(chosen.min_score));
   g->metadata["pipeline_min_score"] = buf;
   std::snprintf(buf, sizeof buf, "%.2f", double(chosen.tile_min_score));
   g->metadata["pipeline_tile_min_score"] = buf;
+}
+
+void Stamp(const DetectFitOptions& o, const Graph& start, Graph* g) {
   g->metadata["name"] = "facemask detector (BlazeFace full-range fine-tuned on masked faces)";
   auto it = start.metadata.find("name");
   g->metadata["source"] = "tools/train-detector: fm_train detector from " +
@@ -166,6 +206,21 @@ void Stamp(const DetectFitOptions& o, const Graph& start, const ValScore& chosen
   info << "steps=" << o.steps << ",batch=" << o.batch << ",lr=" << o.opt.lr << ",seed=" << o.seed
        << (o.from_scratch ? ",from_scratch" : ",fine_tuned");
   g->metadata["training"] = info.str();
+}
+
+// Thresholds (on val) and crop box (on fit, against the reference detector) for a trained
+// detector, then the file.
+Status TuneAndWrite(std::shared_ptr<const Graph> reference, std::shared_ptr<Graph> model,
+                    const std::vector<Scene>& fit, const std::vector<Scene>& val,
+                    const std::string& out, ValScore* chosen, std::string* sweep) {
+  FM_RETURN_IF_ERROR(ChooseThresholds(model, val, chosen, sweep));
+  StampThresholds(*chosen, model.get());
+  std::string crop_box;
+  FM_RETURN_IF_ERROR(MeasureCropBox(reference, model, fit, &crop_box));
+  model->metadata["crop_box"] = crop_box;
+  FM_RETURN_IF_ERROR(WriteModelFile(*model, out));
+  std::printf("wrote %s\n", out.c_str());
+  return Status::Ok();
 }
 
 }  // namespace
@@ -253,15 +308,33 @@ Status FitDetector(const DetectFitOptions& o) {
   FM_RETURN_IF_ERROR(net->Export(o.fp16, trained.get()));
   ValScore chosen;
   std::string sweep;
-  FM_RETURN_IF_ERROR(ChooseThresholds(trained, val, &chosen, &sweep));
-  Stamp(o, *start, chosen, trained.get());
-  FM_RETURN_IF_ERROR(WriteModelFile(*trained, o.out));
-  std::printf("wrote %s\n", o.out.c_str());
+  Stamp(o, *start, trained.get());
+  FM_RETURN_IF_ERROR(TuneAndWrite(start, trained, fit, val, o.out, &chosen, &sweep));
   if (!o.log_json.empty()) {
     std::ofstream f(o.log_json);
     f << "{\"start_val\":{\"recall\":" << base.Recall()
       << ",\"false_per_photo\":" << base.FalsePerPhoto() << "},\"history\":[" << history.str()
       << "],\"sweep\":" << sweep << ",\"chosen\":{\"min\":" << chosen.min_score
+      << ",\"tile\":" << chosen.tile_min_score << "}}\n";
+    if (!f) return Errorf("cannot write '", o.log_json, "'");
+  }
+  return Status::Ok();
+}
+
+Status RetuneDetector(const DetectFitOptions& o) {
+  auto model = std::make_shared<Graph>();
+  FM_RETURN_IF_ERROR(ReadModelFile(o.init, model.get()));
+  auto reference = std::make_shared<Graph>();
+  FM_RETURN_IF_ERROR(ReadModelFile(o.reference, reference.get()));
+  std::vector<Scene> fit, val;
+  FM_RETURN_IF_ERROR(LoadScenes(o.scenes, SceneSplit::kFit, &fit));
+  FM_RETURN_IF_ERROR(LoadScenes(o.scenes, SceneSplit::kVal, &val));
+  ValScore chosen;
+  std::string sweep;
+  FM_RETURN_IF_ERROR(TuneAndWrite(reference, model, fit, val, o.out, &chosen, &sweep));
+  if (!o.log_json.empty()) {
+    std::ofstream f(o.log_json);
+    f << "{\"sweep\":" << sweep << ",\"chosen\":{\"min\":" << chosen.min_score
       << ",\"tile\":" << chosen.tile_min_score << "}}\n";
     if (!f) return Errorf("cannot write '", o.log_json, "'");
   }

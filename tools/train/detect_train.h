@@ -17,7 +17,9 @@
 namespace fm::train {
 
 struct DetectFitOptions {
-  std::string init;      // starting .fmm (converted BlazeFace)
+  std::string init;  // starting .fmm (converted BlazeFace)
+  // --retune: the detector whose boxes the classifier's crops were cut around (crop_box)
+  std::string reference;
   std::string scenes;    // ../shared/data/scenes
   std::string out;       // written .fmm
   std::string log_json;  // optional: loss history and the threshold sweep
@@ -31,6 +33,10 @@ struct DetectFitOptions {
 };
 
 Status FitDetector(const DetectFitOptions& options);
+
+// Only the last part of FitDetector: chooses the thresholds of an already trained detector
+// (options.init) on the held-out train photos and writes it with them to options.out.
+Status RetuneDetector(const DetectFitOptions& options);
 
 // Writes a PNG grid of `count` augmented training views with their faces drawn (green: a face to
 // learn, red: an ignore region): what the trainer sees.

@@ -13,6 +13,7 @@
 //                  [--steps 3000] [--batch 16] [--lr 3e-4] [--weight-decay 1e-5] [--warmup 100]
 //                  [--seed 1] [--from-scratch] [--fp32] [--json log.json] --out detector.fmm
 //   fm_train detector --preview views.png   (16 augmented views with their faces drawn)
+//   fm_train detector --retune --init trained.fmm --out out.fmm   (thresholds only)
 // Common: --threads N (default 2; OpenBLAS is kept single-threaded, the trainer splits batches).
 #include <cblas.h>
 #include <malloc.h>
@@ -47,12 +48,13 @@ int Fail(const fm::Status& s) {
 // fm_train detector ...: its own options (detect_train.h).
 int Detector(int argc, char** argv) {
   fm::train::DetectFitOptions o;
-  o.init = std::string(FM_DEFAULT_MODEL_DIR) + "/blazeface-full.fmm";
+  o.init = o.reference = std::string(FM_DEFAULT_MODEL_DIR) + "/blazeface-full.fmm";
   o.scenes = std::string(FM_DEFAULT_MODEL_DIR) + "/../../shared/data/scenes";
   o.opt.lr = 3e-4f;
   o.opt.weight_decay = 1e-5f;
   int threads = 2;
   std::string preview;
+  bool retune = false;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--from-scratch") {
@@ -63,6 +65,10 @@ int Detector(int argc, char** argv) {
       o.fp16 = false;
       continue;
     }
+    if (a == "--retune") {
+      retune = true;
+      continue;
+    }
     if (i + 1 >= argc) {
       std::fprintf(stderr, "fm_train: %s needs a value\n", a.c_str());
       return 2;
@@ -70,6 +76,8 @@ int Detector(int argc, char** argv) {
     const std::string v = argv[++i];
     if (a == "--init")
       o.init = v;
+    else if (a == "--reference")
+      o.reference = v;
     else if (a == "--scenes")
       o.scenes = v;
     else if (a == "--out")
@@ -104,7 +112,7 @@ int Detector(int argc, char** argv) {
   if (o.out.empty() || o.steps < 1 || o.batch < 1 || threads < 1 || threads > 64) return Usage();
   fm::train::SetThreads(threads);
   openblas_set_num_threads(1);
-  const fm::Status s = fm::train::FitDetector(o);
+  const fm::Status s = retune ? fm::train::RetuneDetector(o) : fm::train::FitDetector(o);
   return s.ok() ? 0 : Fail(s);
 }
 
