@@ -115,9 +115,12 @@ function compare(cards, want, tolerancePx) {
       continue;
     }
     if (labelsOf(c.result) !== labelsOf(o)) problems.push(`${c.name}: labels ${labelsOf(c.result)}, CLI ${labelsOf(o)}`);
+    // Native and wasm float arithmetic differ in the last bits, and weighted NMS averages
+    // boxes: a tolerance in photo pixels, at least 0.1% of the photo's longer side.
+    const tol = Math.max(tolerancePx, 0.001 * Math.max(o.width || 0, o.height || 0));
     c.result.faces.forEach((f, i) => {
       const d = Math.max(...f.box.map((v, k) => Math.abs(v - o.faces[i].box[k])));
-      if (d > tolerancePx) problems.push(`${c.name}: face ${i} box differs by ${d.toFixed(2)} px`);
+      if (d > tol) problems.push(`${c.name}: face ${i} box differs by ${d.toFixed(2)} px (tolerance ${tol.toFixed(2)})`);
     });
   }
   return problems;
@@ -239,7 +242,16 @@ test('camera: fake webcam gives boxes (and labels), FPS and ms per frame are sho
   assert(samples.every((s) => s.faces === frame.faces.length), `camera face counts ${samples.map((s) => s.faces)}, CLI ${frame.faces.length}`);
   const lastResult = await page.evaluate(() => window.facemaskPage.camera.lastResult);
   if (frame.faces.some((f) => f.label)) {  // with the classifier: the same labels as the CLI
-    assert(labelsOf(lastResult) === labelsOf(frame), `camera labels ${labelsOf(lastResult)}, CLI ${labelsOf(frame)}`);
+    // A video frame (640x480, through YUV) is not the JPEG: a face the CLI itself is unsure of
+    // (top probability < 0.8) may go either way; every face it is sure of must agree. Faces are
+    // paired left to right (the frame is the photo scaled, so the order is the same).
+    const byX = (faces) => [...faces].sort((a, b) => (a.box[0] + a.box[2]) - (b.box[0] + b.box[2]));
+    const cli = byX(frame.faces), cam = byX(lastResult.faces);
+    const sure = cli.map((f, i) => i).filter((i) => Math.max(...Object.values(cli[i].probs)) >= 0.8);
+    assert(sure.length >= 2, `the CLI is sure of only ${sure.length} faces: ${labelsOf(frame)}`);
+    const differ = sure.filter((i) => cam[i].label !== cli[i].label);
+    assert(differ.length === 0, `camera labels ${labelsOf(lastResult)}, CLI ${labelsOf(frame)}; ` +
+      `faces the CLI is sure of that differ: ${differ.map((i) => `#${i} ${cam[i].label} vs ${cli[i].label}`).join(', ')}`);
     assert(/masked|without|incorrectly/.test(last.summary), `no labels in the camera summary: ${last.summary}`);
   }
   const ids = lastResult.faces.map((f) => f.id);
