@@ -9,9 +9,19 @@ export const STYLES = {
   face: { text: 'Face', color: '#2171b5', dash: [] },  // detection only (no classifier)
 };
 
+const CLASSES = ['with_mask', 'without_mask', 'mask_worn_incorrectly'];
+
+// A label is whatever text a model carries ("constructor" or "__proto__" from your own model
+// must never reach Object.prototype): own properties only; other labels keep their own words.
+export function styleOf(label) {
+  if (!label) return STYLES.face;
+  if (Object.prototype.hasOwnProperty.call(STYLES, label)) return STYLES[label];
+  return { ...STYLES.face, text: String(label).slice(0, 40) };
+}
+
 export function counts(result) {
   const c = { faces: result.faces.length, with_mask: 0, without_mask: 0, mask_worn_incorrectly: 0 };
-  for (const f of result.faces) if (f.label in c) c[f.label]++;
+  for (const f of result.faces) if (CLASSES.includes(f.label)) c[f.label]++;
   return c;
 }
 
@@ -25,12 +35,13 @@ export function summary(result) {
   if (c.with_mask) parts.push(`${c.with_mask} masked`);
   if (c.without_mask) parts.push(`${c.without_mask} without`);
   if (c.mask_worn_incorrectly) parts.push(`${c.mask_worn_incorrectly} worn incorrectly`);
-  return `${head}: ${parts.join(', ')}`;
+  return parts.length ? `${head}: ${parts.join(', ')}` : head;
 }
 
 export function faceText(face) {
-  const style = STYLES[face.label] || STYLES.face;
-  const p = face.label && face.probs ? face.probs[face.label] : face.score;
+  const style = styleOf(face.label);
+  const p = face.label && face.probs && Object.prototype.hasOwnProperty.call(face.probs, face.label)
+    ? face.probs[face.label] : face.score;
   return `${style.text} ${Math.round(p * 100)}%`;
 }
 
@@ -50,7 +61,7 @@ export function drawResult(ctx, image, result, { mirror = false } = {}) {
   ctx.font = `600 ${font}px system-ui, sans-serif`;
   ctx.textBaseline = 'bottom';
   for (const face of result.faces) {
-    const style = STYLES[face.label] || STYLES.face;
+    const style = styleOf(face.label);
     let [x0, y0, x1, y1] = face.box;
     x0 *= sx; x1 *= sx; y0 *= sy; y1 *= sy;
     if (mirror) [x0, x1] = [W - x1, W - x0];

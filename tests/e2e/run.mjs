@@ -429,6 +429,15 @@ test('JS API: argument checks give clear errors, calls are queued, destroy is fi
     r.afterDestroy = await msg(fm.detect(c));
     const fm2 = createFaceMask(); fm2.destroy();
     r.destroyWhileLoading = await msg(fm2.ready);
+    // Labels are a model's text: prototype names must be drawn as words, not looked up.
+    const draw = await import('./draw.js');
+    const hostile = { width: 64, height: 48, faces: ['constructor', '__proto__', 'toString', 'máscara'].map((label, i) =>
+      ({ box: [i * 10, 0, i * 10 + 8, 8], score: 0.9, label, probs: { [label]: 0.7 } })) };
+    const canvas = document.createElement('canvas'); canvas.width = 64; canvas.height = 48;
+    r.hostileLabels = await msg((async () => {
+      draw.drawResult(canvas.getContext('2d'), null, hostile);
+      return hostile.faces.map((f) => draw.faceText(f)).join('|') + ' / ' + draw.summary(hostile);
+    })().then((t) => { throw new Error(t); }));
     return r;
   });
   log('api:', JSON.stringify(out));
@@ -439,6 +448,7 @@ test('JS API: argument checks give clear errors, calls are queued, destroy is fi
     emptyBytes: /empty/, garbage: /could not process/, img: /no pixels|not finished loading/,
     badTimestamp: /timestamp/, queued: /^64x48:\d+,32x32:\d+,64x48:\d+$/, afterGarbageStillWorks: /^true$/,
     afterDestroy: /after destroy/, destroyWhileLoading: /destroyed before/,
+    hostileLabels: /^Error: constructor 70%\|__proto__ 70%\|toString 70%\|máscara 70% \/ 4 faces$/,
   };
   const problems = Object.entries(expect).filter(([k, re]) => !re.test(String(out[k]))).map(([k]) => `${k}: ${out[k]}`);
   assert(problems.length === 0, problems.join('; '));
