@@ -1,10 +1,12 @@
 // model_format.cpp - .fmm reader and writer (see model/FORMAT.md).
 #include "model_format.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 
 namespace fm {
 namespace {
@@ -188,8 +190,16 @@ Status DecodeSparseF16(const uint8_t* blob, uint64_t count, uint64_t nonzeros, u
   return Status::Ok();
 }
 
-Status ReadTensor(Reader& r, const uint8_t* data_section, uint64_t data_size, uint64_t data_offset,
-                  Tensor* t) {
+// Where a constant's bytes are and how they are stored (kStoreActivation: none).
+struct Blob {
+  uint8_t kind = kStoreActivation;
+  uint64_t offset = 0, length = 0, count = 0;
+  uint32_t nonzeros = 0;
+};
+
+// Reads one tensor record: name, shape and where its data is. Nothing is decoded here: the
+// caller checks every record together (names, total size, overlaps) before any allocation.
+Status ReadTensor(Reader& r, uint64_t data_size, uint64_t data_offset, Tensor* t, Blob* b) {
   FM_RETURN_IF_ERROR(r.String(&t->name, "tensor name"));
   if (t->name.empty()) return Errorf("empty tensor name at byte ", r.offset());
   uint8_t kind = 0, rank = 0;
@@ -209,22 +219,22 @@ Status ReadTensor(Reader& r, const uint8_t* data_section, uint64_t data_size, ui
   Status s = CheckShape(t->shape);
   if (!s.ok()) return s.Prefix("shape: ");
   t->kind = kind == kStoreActivation ? TensorKind::kActivation : TensorKind::kConstant;
+  b->kind = kind;
   if (kind == kStoreActivation) return Status::Ok();
-  uint64_t offset = 0, length = 0;
-  FM_RETURN_IF_ERROR(r.U64(&offset, "data offset"));
-  FM_RETURN_IF_ERROR(r.U64(&length, "data length"));
-  const uint64_t count = uint64_t(NumElements(t->shape));
-  uint32_t nonzeros = 0;
+  FM_RETURN_IF_ERROR(r.U64(&b->offset, "data offset"));
+  FM_RETURN_IF_ERROR(r.U64(&b->length, "data length"));
+  const uint64_t count = b->count = uint64_t(NumElements(t->shape));
+  const uint64_t length = b->length;
   if (kind == kStoreF16Sparse) {
     const uint64_t nonzeros_at = r.offset();
-    FM_RETURN_IF_ERROR(r.U32(&nonzeros, "non-zero count"));
-    if (nonzeros > count)
-      return Errorf("non-zero count ", nonzeros, " at byte ", nonzeros_at, " exceeds the ", count,
-                    " elements of shape ", ShapeToString(t->shape));
-    const SparseLayout layout = SparseF16Layout(count, nonzeros);
+    FM_RETURN_IF_ERROR(r.U32(&b->nonzeros, "non-zero count"));
+    if (b->nonzeros > count)
+      return Errorf("non-zero count ", b->nonzeros, " at byte ", nonzeros_at, " exceeds the ",
+                    count, " elements of shape ", ShapeToString(t->shape));
+    const SparseLayout layout = SparseF16Layout(count, b->nonzeros);
     if (length != layout.total())
       return Errorf("data length ", length, " does not match shape ", ShapeToString(t->shape),
-                    " with ", nonzeros, " non-zeros (", layout.total(),
+                    " with ", b->nonzeros, " non-zeros (", layout.total(),
                     " bytes as float16 sparse: ", layout.bitmap, "-byte non-zero bitmap, ",
                     layout.signs, "-byte zero-sign bitmap, ", layout.values, " bytes of values)");
   } else {
@@ -233,24 +243,60 @@ Status ReadTensor(Reader& r, const uint8_t* data_section, uint64_t data_size, ui
       return Errorf("data length ", length, " does not match shape ", ShapeToString(t->shape), " (",
                     count * elem, " bytes as ", kind == kStoreF32 ? "float32" : "float16", ")");
   }
-  if (offset > data_size || length > data_size - offset)
-    return Errorf("data [", offset, ", +", length, ") lies outside the data section (", data_size,
-                  " bytes at file offset ", data_offset, ")");
+  if (b->offset > data_size || length > data_size - b->offset)
+    return Errorf("data [", b->offset, ", +", length, ") lies outside the data section (",
+                  data_size, " bytes at file offset ", data_offset, ")");
   t->store_fp16 = kind != kStoreF32;
-  const uint8_t* p = data_section + offset;
-  if (kind == kStoreF16Sparse) {
-    Status s = DecodeSparseF16(p, count, nonzeros, data_offset + offset, &t->data);
+  return Status::Ok();
+}
+
+// Decodes a checked blob into t->data.
+Status DecodeBlob(const Blob& b, const uint8_t* data_section, uint64_t data_offset, Tensor* t) {
+  const uint8_t* p = data_section + b.offset;
+  if (b.kind == kStoreF16Sparse) {
+    Status s = DecodeSparseF16(p, b.count, b.nonzeros, data_offset + b.offset, &t->data);
     if (!s.ok()) return s.Prefix("float16 sparse data: ");
     return Status::Ok();
   }
-  t->data.resize(size_t(count));
-  for (uint64_t i = 0; i < count; ++i) {
-    if (kind == kStoreF32) {
+  t->data.resize(size_t(b.count));
+  for (uint64_t i = 0; i < b.count; ++i) {
+    if (b.kind == kStoreF32) {
       const uint32_t u = LoadU32(p + 4 * i);
       std::memcpy(&t->data[size_t(i)], &u, 4);
     } else {
       t->data[size_t(i)] = HalfToFloat(uint16_t(p[2 * i] | p[2 * i + 1] << 8));
     }
+  }
+  return Status::Ok();
+}
+
+// Before anything is decoded: tensor names are unique, the constants' decoded size fits the
+// budget (a few bytes of a sparse blob describe up to 2^26 elements), and no two constants share
+// bytes of the data section (aliased blocks would multiply one blob's decoded size).
+Status CheckTensorRecords(const Graph& g, const std::vector<Blob>& blobs) {
+  std::map<std::string, size_t> names;
+  for (size_t i = 0; i < g.tensors.size(); ++i)
+    if (!names.emplace(g.tensors[i].name, i).second)
+      return Errorf("model: tensors ", names[g.tensors[i].name], " and ", i, " are both named '",
+                    g.tensors[i].name, "'");
+  uint64_t decoded = 0;
+  std::vector<size_t> order;
+  for (size_t i = 0; i < blobs.size(); ++i) {
+    if (blobs[i].kind == kStoreActivation) continue;
+    decoded += blobs[i].count * 4;
+    order.push_back(i);
+  }
+  if (decoded > kModelMaxDecodedBytes)
+    return Errorf("model: the constants decode to ", decoded, " bytes, over the limit of ",
+                  kModelMaxDecodedBytes, " (", kModelMaxDecodedBytes >> 20, " MiB)");
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return blobs[a].offset < blobs[b].offset; });
+  for (size_t k = 1; k < order.size(); ++k) {
+    const Blob &a = blobs[order[k - 1]], &b = blobs[order[k]];
+    if (b.offset < a.offset + a.length)
+      return Errorf("model: the data of tensor ", order[k], " ('", g.tensors[order[k]].name, "', [",
+                    b.offset, ", +", b.length, ")) overlaps that of tensor ", order[k - 1], " ('",
+                    g.tensors[order[k - 1]].name, "', [", a.offset, ", +", a.length, "))");
   }
   return Status::Ok();
 }
@@ -351,13 +397,23 @@ Status ReadModel(const uint8_t* data, size_t size, Graph* graph) {
   uint32_t tensor_count = 0;
   FM_RETURN_IF_ERROR(r.Count(&tensor_count, kMaxTensors, "tensor count").Prefix("model: "));
   g.tensors.resize(tensor_count);
+  std::vector<Blob> blobs(tensor_count);
+  std::vector<uint64_t> record_at(tensor_count);
+  auto where = [&](uint32_t i) {
+    return "model: tensor " + std::to_string(i) +
+           (g.tensors[i].name.empty() ? "" : " ('" + g.tensors[i].name + "')") +
+           " (record at byte " + std::to_string(record_at[i]) + "): ";
+  };
   for (uint32_t i = 0; i < tensor_count; ++i) {
-    const uint64_t at = r.offset();
-    Status s = ReadTensor(r, data + data_offset, data_size, data_offset, &g.tensors[i]);
-    if (!s.ok())
-      return s.Prefix("model: tensor " + std::to_string(i) +
-                      (g.tensors[i].name.empty() ? "" : " ('" + g.tensors[i].name + "')") +
-                      " (record at byte " + std::to_string(at) + "): ");
+    record_at[i] = r.offset();
+    Status s = ReadTensor(r, data_size, data_offset, &g.tensors[i], &blobs[i]);
+    if (!s.ok()) return s.Prefix(where(i));
+  }
+  FM_RETURN_IF_ERROR(CheckTensorRecords(g, blobs));
+  for (uint32_t i = 0; i < tensor_count; ++i) {
+    if (blobs[i].kind == kStoreActivation) continue;
+    Status s = DecodeBlob(blobs[i], data + data_offset, data_offset, &g.tensors[i]);
+    if (!s.ok()) return s.Prefix(where(i));
   }
   FM_RETURN_IF_ERROR(
       ReadIndexList(r, kMaxGraphIo, "graph input count", &g.inputs).Prefix("model: "));

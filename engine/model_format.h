@@ -16,6 +16,9 @@ constexpr char kModelMagic[8] = {'F', 'M', 'M', 'O', 'D', 'E', 'L', '\0'};
 constexpr uint32_t kModelVersion = 1;
 constexpr uint64_t kModelHeaderSize = 64;
 constexpr uint64_t kModelMaxFileSize = uint64_t(512) << 20;  // 512 MiB
+// All constants of a model together, decoded to float32, checked from the records before any
+// allocation (a float16 sparse blob of a few bytes can describe 2^26 zeros).
+constexpr uint64_t kModelMaxDecodedBytes = uint64_t(256) << 20;  // 256 MiB
 
 // Parses and validates a model. On success *graph is validated and ready to run.
 Status ReadModel(const uint8_t* data, size_t size, Graph* graph);

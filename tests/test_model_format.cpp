@@ -274,6 +274,80 @@ uint64_t Fnv1a(const std::vector<uint8_t>& bytes) {
   return h;
 }
 
+// A hand-made file: `count` float16 sparse constants of `elements` zeros each, whose records point
+// at blob offsets `offsets` (in a data section of data_bytes zero bytes), then nothing else. The
+// reader must refuse such files from their records alone, before decoding anything.
+std::vector<uint8_t> SparseZerosFile(uint32_t elements, const std::vector<uint64_t>& offsets,
+                                     uint64_t data_bytes) {
+  std::vector<uint8_t> g;
+  auto u8 = [&](uint8_t v) { g.push_back(v); };
+  auto u32 = [&](uint32_t v) { g.insert(g.end(), (uint8_t*)&v, (uint8_t*)&v + 4); };
+  auto u64 = [&](uint64_t v) { g.insert(g.end(), (uint8_t*)&v, (uint8_t*)&v + 8); };
+  const uint64_t length = 2 * ((uint64_t(elements) + 15) / 16) * 2;  // both bitmaps, no values
+  u32(0);                                                            // metadata
+  u32(uint32_t(offsets.size()));
+  for (size_t i = 0; i < offsets.size(); ++i) {
+    const std::string name = "zeros" + std::to_string(i);
+    u32(uint32_t(name.size()));
+    g.insert(g.end(), name.begin(), name.end());
+    u8(3);  // float16 sparse
+    u8(1);
+    u32(elements);
+    u64(offsets[i]);
+    u64(length);
+    u32(0);  // no non-zeros
+  }
+  const uint64_t data_offset = (64 + g.size() + 63) / 64 * 64;
+  std::vector<uint8_t> f(size_t(data_offset + data_bytes), 0);
+  std::memcpy(f.data(), kModelMagic, 8);
+  PutU32(f, 8, kModelVersion);
+  PutU32(f, 12, uint32_t(kModelHeaderSize));
+  PutU64(f, 16, f.size());
+  PutU64(f, 24, kModelHeaderSize);
+  PutU64(f, 32, g.size());
+  PutU64(f, 40, data_offset);
+  PutU64(f, 48, data_bytes);
+  std::copy(g.begin(), g.end(), f.begin() + 64);
+  return f;
+}
+
+// The memory bomb: small files whose constants decode to gigabytes. Refused from the
+// records (decoded-size budget, then overlapping blobs), before any tensor is allocated; an
+// allocation of the decoded size would trip ASan's allocator limit long before the message.
+TEST(ModelFormat, DecodedSizeBudgetAndAliasedBlobsAreCheckedFirst) {
+  const uint32_t big = 1u << 24;                              // 64 MiB each as float32
+  const uint64_t blob = 2 * ((uint64_t(big) + 15) / 16) * 2;  // 4 MiB of bitmaps
+  // Ten records on one blob: 640 MiB decoded from a 4 MiB file.
+  std::string e = LoadError(SparseZerosFile(big, std::vector<uint64_t>(10, 0), blob));
+  EXPECT_NE(e.find("the constants decode to 671088640 bytes, over the limit of 268435456"),
+            std::string::npos)
+      << e;
+  // Five separate blobs (20 MiB file, 320 MiB decoded): the budget alone.
+  e = LoadError(SparseZerosFile(big, {0, blob, 2 * blob, 3 * blob, 4 * blob}, 5 * blob));
+  EXPECT_NE(e.find("decode to 335544320 bytes"), std::string::npos) << e;
+  // Within the budget, two records sharing bytes (aliases) are refused too.
+  // (10 zeros: a 2-byte non-zero bitmap and a 2-byte sign bitmap.)
+  e = LoadError(SparseZerosFile(10, {0, 0}, 16));
+  EXPECT_NE(e.find("the data of tensor 1 ('zeros1', [0, +4)) overlaps that of tensor 0 "
+                   "('zeros0', [0, +4))"),
+            std::string::npos)
+      << e;
+  e = LoadError(SparseZerosFile(10, {2, 0}, 16));
+  EXPECT_NE(e.find("the data of tensor 0 ('zeros0', [2, +4)) overlaps"), std::string::npos) << e;
+  // Adjacent blobs are fine: the records pass and the reader goes on to the (absent) inputs.
+  e = LoadError(SparseZerosFile(10, {0, 4}, 16));
+  EXPECT_EQ(e.find("overlaps"), std::string::npos) << e;
+  EXPECT_NE(e.find("graph input count"), std::string::npos) << e;
+}
+
+TEST(ModelFormat, DuplicateTensorNamesAreRefusedBeforeDecoding) {
+  std::vector<uint8_t> bytes = SparseZerosFile(10, {0, 4}, 16);
+  const size_t second = FindName(bytes, "zeros1");
+  bytes[second - 1] = '0';  // "zeros1" -> "zeros0"
+  const std::string e = LoadError(bytes);
+  EXPECT_NE(e.find("tensors 0 and 1 are both named 'zeros0'"), std::string::npos) << e;
+}
+
 TEST(ModelFormat, SparseFp16RoundTripIsBitExact) {
   Rng rng(7);
   for (int64_t n : {1, 7, 8, 9, 15, 16, 17, 1000, 4099}) {
