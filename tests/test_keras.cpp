@@ -6,6 +6,7 @@
 // a file that is not HDF5, unsupported layers and missing weights must give a clear message.
 // Skipped when the fixtures are absent.
 #include <gtest/gtest.h>
+#include <hdf5.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -339,6 +341,127 @@ std::string ReadAll(const std::string& path) {
   std::ostringstream s;
   s << f.rdbuf();
   return s.str();
+}
+
+// A Keras-shaped .h5 (model_config, model_weights/layer_names, dense/weight_names = [kernel])
+// whose one weight `make_kernel` creates in the layer group: a plain dataset, or a trick that
+// reads another file.
+void WriteStrings(hid_t obj, const char* name, const std::vector<const char*>& values) {
+  const hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, H5T_VARIABLE);
+  const hsize_t n = values.size();
+  const hid_t space = H5Screate_simple(1, &n, nullptr);
+  const hid_t attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(attr, type, values.data());
+  H5Aclose(attr);
+  H5Sclose(space);
+  H5Tclose(type);
+}
+
+void WriteKerasLike(const std::string& path, const std::function<void(hid_t)>& make_kernel,
+                    const char* weight = "kernel") {
+  const hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  const hid_t root = H5Gopen2(f, "/", H5P_DEFAULT);
+  WriteStrings(root, "model_config", {"{}"});
+  const hid_t mw = H5Gcreate2(root, "model_weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  WriteStrings(mw, "layer_names", {"dense"});
+  const hid_t dense = H5Gcreate2(mw, "dense", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  WriteStrings(dense, "weight_names", {weight});
+  make_kernel(dense);
+  H5Gclose(dense);
+  H5Gclose(mw);
+  H5Gclose(root);
+  H5Fclose(f);
+}
+
+void WriteFloats(hid_t loc, const char* name, const std::vector<float>& v, hid_t dcpl) {
+  const hsize_t n = v.size();
+  const hid_t space = H5Screate_simple(1, &n, nullptr);
+  const hid_t ds = H5Dcreate2(loc, name, H5T_NATIVE_FLOAT, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
+  H5Dclose(ds);
+  H5Sclose(space);
+}
+
+// A model file must never make the converter read another file into the weights it writes.
+TEST_F(KerasHostile, Hdf5LinksAndStorageOutsideTheFileAreRefused) {
+  // Someone else's file, which a plain float read would turn into "weights".
+  const std::string secret = Write("secret.bin", "SECRET-SECRET-16");
+  const std::string other = (dir_ / "other.h5").string();
+  const hid_t of = H5Fcreate(other.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  WriteFloats(of, "kernel", {1, 2, 3, 4}, H5P_DEFAULT);
+  const hid_t og = H5Gcreate2(of, "g", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  WriteFloats(og, "kernel", {1, 2, 3, 4}, H5P_DEFAULT);
+  H5Gclose(og);
+  H5Fclose(of);
+  KerasModelSource src;
+  const std::string plain = (dir_ / "plain.h5").string();
+  WriteKerasLike(plain, [](hid_t g) { WriteFloats(g, "kernel", {1, 2, 3, 4}, H5P_DEFAULT); });
+  Status s = ReadKerasH5(plain, &src);
+  ASSERT_TRUE(s.ok()) << s.message();  // the same file without tricks reads
+  ASSERT_EQ(src.weights["dense"].size(), 1u);
+  EXPECT_EQ(src.weights["dense"][0].data, (std::vector<float>{1, 2, 3, 4}));
+  struct Case {
+    const char* what;
+    std::function<void(hid_t)> kernel;
+    const char* expect;
+  };
+  const std::vector<Case> cases = {
+      {"external raw storage",
+       [&](hid_t g) {
+         const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+         H5Pset_external(dcpl, secret.c_str(), 0, 16);
+         const hsize_t n = 4;
+         const hid_t space = H5Screate_simple(1, &n, nullptr);
+         H5Dclose(H5Dcreate2(g, "kernel", H5T_NATIVE_FLOAT, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
+         H5Sclose(space);
+         H5Pclose(dcpl);
+       },
+       "keeps its data in external files"},
+      {"external link",
+       [&](hid_t g) {
+         H5Lcreate_external(other.c_str(), "/kernel", g, "kernel", H5P_DEFAULT, H5P_DEFAULT);
+       },
+       "is an external link to another file"},
+      {"soft link",
+       [&](hid_t g) {
+         WriteFloats(g, "real", {5, 6, 7, 8}, H5P_DEFAULT);
+         H5Lcreate_soft("real", g, "kernel", H5P_DEFAULT, H5P_DEFAULT);
+       },
+       "is a soft or user-defined link"},
+      {"virtual dataset",
+       [&](hid_t g) {
+         const hsize_t n = 4;
+         const hid_t space = H5Screate_simple(1, &n, nullptr);
+         const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+         H5Pset_virtual(dcpl, space, other.c_str(), "/kernel", space);
+         H5Dclose(H5Dcreate2(g, "kernel", H5T_NATIVE_FLOAT, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
+         H5Pclose(dcpl);
+         H5Sclose(space);
+       },
+       "is a virtual dataset"},
+  };
+  // An external link in the middle of the weight's path ("ext/kernel", ext -> other.h5:/g).
+  const std::string mid = (dir_ / "mid.h5").string();
+  WriteKerasLike(
+      mid,
+      [&](hid_t g) { H5Lcreate_external(other.c_str(), "/g", g, "ext", H5P_DEFAULT, H5P_DEFAULT); },
+      "ext/kernel");
+  s = ReadKerasH5(mid, &src);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("weight 'ext/kernel' is missing (or behind a link)"),
+            std::string::npos)
+      << s.message();
+  for (const Case& c : cases) {
+    const std::string path = (dir_ / (std::string(c.what) + ".h5")).string();
+    WriteKerasLike(path, c.kernel);
+    s = ReadKerasH5(path, &src);
+    ASSERT_FALSE(s.ok()) << c.what;
+    EXPECT_NE(s.message().find(c.expect), std::string::npos) << c.what << ": " << s.message();
+    EXPECT_NE(s.message().find("model_weights/dense: weight 'kernel'"), std::string::npos)
+        << s.message();
+  }
 }
 
 TEST_F(KerasHostile, NotHdf5) {

@@ -139,11 +139,48 @@ bool HasAttr(hid_t obj, const char* name) {
   return H5Aexists(obj, name) > 0;
 }
 
+// A model file must not make the converter read other files: a link that leaves the file is
+// refused by name (RefuseLinksOut), and the access property lists used to open groups and
+// datasets refuse to follow an external link anywhere on a path (intermediate ones too).
+herr_t RefuseExternalTraversal(const char*, const char*, const char*, const char*, unsigned*, hid_t,
+                               void*) {
+  return -1;
+}
+
+hid_t NoExternalLinks(hid_t plist_class) {
+  const hid_t p = H5Pcreate(plist_class);
+  if (p < 0) Fail("cannot set up HDF5 link access");
+  if (H5Pset_elink_cb(p, RefuseExternalTraversal, nullptr) < 0) {
+    H5Pclose(p);
+    Fail("cannot set up HDF5 link access");
+  }
+  return p;
+}
+
+void RefuseLinksOut(hid_t loc, const std::string& name, const std::string& what) {
+  H5L_info_t info;
+  if (H5Lget_info(loc, name.c_str(), &info, H5P_DEFAULT) < 0) return;  // missing: said later
+  if (info.type == H5L_TYPE_EXTERNAL)
+    Fail(what, " is an external link to another file (refused: a model must be one file)");
+  if (info.type != H5L_TYPE_HARD)
+    Fail(what, " is a soft or user-defined link (refused: a model must be one file)");
+}
+
 KerasArray ReadArray(hid_t group, const std::string& name, const std::string& where) {
   if (name.empty()) Fail(where, ": empty weight name");
   const std::string shown = Printable(name);
-  H5Id ds(H5Dopen2(group, name.c_str(), H5P_DEFAULT), H5Dclose);
-  if (!ds.ok()) Fail(where, ": weight '", shown, "' is missing");
+  RefuseLinksOut(group, name, where + ": weight '" + shown + "'");
+  const H5Id dapl(NoExternalLinks(H5P_DATASET_ACCESS), H5Pclose);
+  H5Id ds(H5Dopen2(group, name.c_str(), dapl.get()), H5Dclose);
+  if (!ds.ok()) Fail(where, ": weight '", shown, "' is missing (or behind a link)");
+  H5Id dcpl(H5Dget_create_plist(ds.get()), H5Pclose);
+  if (!dcpl.ok()) Fail(where, ": weight '", shown, "' is unreadable");
+  if (H5Pget_external_count(dcpl.get()) != 0)
+    Fail(where, ": weight '", shown,
+         "' keeps its data in external files (refused: a model must be one file)");
+  if (H5Pget_layout(dcpl.get()) == H5D_VIRTUAL)
+    Fail(where, ": weight '", shown,
+         "' is a virtual dataset mapping other files (refused: a model must be one file)");
   H5Id type(H5Dget_type(ds.get()), H5Tclose);
   H5Id space(H5Dget_space(ds.get()), H5Sclose);
   if (!type.ok() || !space.ok()) Fail(where, ": weight '", shown, "' is unreadable");
@@ -193,7 +230,9 @@ void Read(const std::string& path, KerasModelSource* out) {
   if (config.size() != 1) Fail("model_config must be one string");
   out->config_json = config[0];
   const bool nested = H5Lexists(root.get(), "model_weights", H5P_DEFAULT) > 0;
-  H5Id weights(H5Gopen2(root.get(), nested ? "model_weights" : "/", H5P_DEFAULT), H5Gclose);
+  if (nested) RefuseLinksOut(root.get(), "model_weights", "model_weights");
+  const H5Id gapl(NoExternalLinks(H5P_GROUP_ACCESS), H5Pclose);
+  H5Id weights(H5Gopen2(root.get(), nested ? "model_weights" : "/", gapl.get()), H5Gclose);
   if (!weights.ok()) Fail("cannot open model_weights");
   if (!HasAttr(weights.get(), "layer_names")) Fail("model_weights has no 'layer_names'");
   const std::vector<std::string> layers =
@@ -203,7 +242,8 @@ void Read(const std::string& path, KerasModelSource* out) {
   for (const std::string& layer : layers) {
     const std::string where = "model_weights/" + Printable(layer);
     if (layer.empty() || out->weights.count(layer)) Fail(where, ": bad or repeated layer name");
-    H5Id group(H5Gopen2(weights.get(), layer.c_str(), H5P_DEFAULT), H5Gclose);
+    RefuseLinksOut(weights.get(), layer, where);
+    H5Id group(H5Gopen2(weights.get(), layer.c_str(), gapl.get()), H5Gclose);
     if (!group.ok()) Fail(where, ": layer group is missing");
     std::vector<KerasArray>& arrays = out->weights[layer];
     if (!HasAttr(group.get(), "weight_names")) continue;
