@@ -44,9 +44,8 @@ std::string Abbreviated(const std::string& text, size_t max = 40) {
   return text.size() <= max ? text : text.substr(0, max) + "...";
 }
 
-// The detector's anchor layout: anchor_strides (+ anchor_interpolated_scale_aspect_ratio)
-// metadata, else BlazeFace's. Refused unless it gives exactly `rows` anchors, counted before any
-// is made (metadata such as "1,2,1,2,..." would ask for billions).
+}  // namespace
+
 Status ReadAnchorOptions(const Graph& d, int input_size, int64_t rows, AnchorOptions* anchors) {
   anchors->input_size = input_size;
   std::vector<float> v;
@@ -74,8 +73,6 @@ Status ReadAnchorOptions(const Graph& d, int input_size, int64_t rows, AnchorOpt
                 anchors->interpolated_scale_aspect_ratio, ") give ", count, " anchors for a ",
                 input_size, " px input, but the output has ", rows, " rows");
 }
-
-}  // namespace
 
 Status ReadNormalization(const Graph& g, Normalization* norm) {
   *norm = Normalization();
@@ -131,12 +128,6 @@ Status Pipeline::Create(std::shared_ptr<const Graph> detector,
   if (!min_ok || !tile_ok || !(default_min >= 0.f && default_min <= 1.f) || !(default_tile <= 1.f))
     return Errorf("detector: pipeline_min_score / pipeline_tile_min_score outside 0..1");
   p->decode_.min_score = options.min_score >= 0 ? options.min_score : default_min;
-  const std::string crop_box = Meta(d, "crop_box", "1,0,0");
-  if (!ParseFloats(crop_box, &v) || v.size() != 3 || !(v[0] >= 0.25f && v[0] <= 4.f) ||
-      !(std::fabs(v[1]) <= 1.f && std::fabs(v[2]) <= 1.f))
-    return Errorf("detector: crop_box '", crop_box,
-                  "' is not scale (0.25..4), dx, dy (-1..1) separated by commas");
-  std::copy(v.begin(), v.end(), p->crop_box_);
   if (!(p->decode_.min_score >= 0.f && p->decode_.min_score <= 1.f))
     return Errorf("pipeline: min score ", p->decode_.min_score, " is outside 0..1");
   p->tile_min_score_ = options.tile_min_score >= 0 ? options.tile_min_score
@@ -144,6 +135,14 @@ Status Pipeline::Create(std::shared_ptr<const Graph> detector,
                                                    : std::max(p->decode_.min_score, 0.7f);
   if (!(p->tile_min_score_ <= 1.f))
     return Errorf("pipeline: tile min score ", p->tile_min_score_, " is outside 0..1");
+  // Where the classifier's crop goes relative to this detector's box
+  // (tools/train/detect_train.cpp).
+  const std::string crop_box = Meta(d, "crop_box", "1,0,0");
+  if (!ParseFloats(crop_box, &v) || v.size() != 3 || !(v[0] >= 0.25f && v[0] <= 4.f) ||
+      !(std::fabs(v[1]) <= 1.f && std::fabs(v[2]) <= 1.f))
+    return Errorf("detector: crop_box '", crop_box,
+                  "' is not scale (0.25..4), dx, dy (-1..1) separated by commas");
+  std::copy(v.begin(), v.end(), p->crop_box_);
   if (options.max_faces < 1 || options.max_faces > 1000)
     return Errorf("pipeline: max_faces must be 1..1000");
   p->max_faces_ = options.max_faces;

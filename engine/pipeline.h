@@ -42,6 +42,11 @@ struct PipelineOptions {
 
 // How a model wants its pixels: read from model metadata (norm_scale, norm_offset, channel_order).
 Status ReadNormalization(const Graph& graph, Normalization* norm);
+// A detector's anchor layout (metadata anchor_strides + anchor_interpolated_scale_aspect_ratio,
+// else BlazeFace full range's for 2304 rows), refused unless it gives exactly `rows` anchors,
+// counted before any is made (metadata such as "1,2,1,2,..." would ask for billions).
+Status ReadAnchorOptions(const Graph& detector, int input_size, int64_t rows,
+                         AnchorOptions* anchors);
 
 class Pipeline {
  public:

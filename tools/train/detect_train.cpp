@@ -23,7 +23,7 @@ namespace fm::train {
 
 namespace {
 
-// The anchors the pipeline generates for this detector (same metadata rules).
+// The anchors the pipeline generates for this detector (engine/pipeline.h ReadAnchorOptions).
 Status DetectorAnchors(const Graph& g, std::vector<Anchor>* anchors, int* size) {
   const Shape& in = g.ShapeOf(g.inputs[0]);
   if (in.size() != 4 || in[1] != in[2] || in[3] != 3)
@@ -36,19 +36,8 @@ Status DetectorAnchors(const Graph& g, std::vector<Anchor>* anchors, int* size) 
   if (it == g.metadata.end() || it->second != "0")
     return Errorf("detector: the trainer expects the score logit in column 0 (score_column=0)");
   AnchorOptions ao;
-  ao.input_size = *size;
-  ao.strides.clear();
-  it = g.metadata.find("anchor_strides");
-  if (it == g.metadata.end()) return Errorf("detector: no anchor_strides metadata");
-  std::stringstream ss(it->second);
-  std::string item;
-  while (std::getline(ss, item, ',')) ao.strides.push_back(std::stoi(item));
-  it = g.metadata.find("anchor_interpolated_scale_aspect_ratio");
-  ao.interpolated_scale_aspect_ratio = it == g.metadata.end() ? 1.f : std::stof(it->second);
+  FM_RETURN_IF_ERROR(ReadAnchorOptions(g, *size, g.ShapeOf(g.outputs[0])[1], &ao));
   *anchors = GenerateAnchors(ao);
-  if (int64_t(anchors->size()) != g.ShapeOf(g.outputs[0])[1])
-    return Errorf("detector: ", anchors->size(), " anchors for ", g.ShapeOf(g.outputs[0])[1],
-                  " output rows");
   return Status::Ok();
 }
 
