@@ -51,7 +51,10 @@ const char* fm_model_metadata(const fm_model* model, const char* key);
 /* ---- The face pipeline: detector + optional classifier ----
  * Results are JSON text (the same shape the CLI prints):
  *   {"width": W, "height": H, "faces": [{"box": [x0, y0, x1, y1], "score": s,
- *     "keypoints": [[x, y] x6], "label": "with_mask", "probs": {"with_mask": p, ...}}]}
+ *     "keypoints": [[x, y] x6], "label": "with_mask", "probs": {"with_mask": p, ...},
+ *     "confident": true}]}
+ * "confident" is false when the label's probability is under the classifier's unsure_below
+ * metadata (default 0.6): the label is then the most likely class, shown as a guess.
  * The returned string stays valid until the next run on the same pipeline or fm_pipeline_free. */
 typedef struct fm_pipeline fm_pipeline;
 

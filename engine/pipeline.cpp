@@ -169,6 +169,13 @@ Status Pipeline::Create(std::shared_ptr<const Graph> detector,
     FM_RETURN_IF_ERROR(ReadNormalization(k, &p->cls_norm_).Prefix("classifier: "));
     if (ParseFloats(Meta(k, "crop_margin", "1.3"), &v) && v[0] >= 0.5f && v[0] <= 4.f)
       p->crop_margin_ = v[0];
+    // Top probability under which a label is shown as a guess (tools/train: chosen on validation).
+    const std::string unsure = Meta(k, "unsure_below");
+    if (!unsure.empty()) {
+      if (!ParseFloats(unsure, &v) || v.size() != 1 || !(v[0] >= 0.f && v[0] <= 1.f))
+        return Errorf("classifier: unsure_below '", unsure, "' is not one number in 0..1");
+      p->unsure_below_ = v[0];
+    }
     p->grey_rgb_.resize(p->cls_c_ == 1 ? size_t(p->cls_w_) * size_t(p->cls_h_) * 3 : 0);
     FM_RETURN_IF_ERROR(Runtime::Create(classifier, ro, &p->classifier_).Prefix("classifier: "));
   }
@@ -284,12 +291,12 @@ Affine Pipeline::UprightCrop(const Detection& det, int crop_w, int crop_h, float
   return a;
 }
 
-Status Pipeline::Classify(const Image& image, const Detection& det, Face* face) {
-  face->det = det;
-  face->label = -1;
-  face->probs.clear();
-  if (!classifier_) return Status::Ok();
-  float* in = classifier_->input(0);
+void MarkConfidence(float unsure_below, Face* face) {
+  face->confident = face->label < 0 || size_t(face->label) >= face->probs.size() ||
+                    face->probs[size_t(face->label)] >= unsure_below;
+}
+
+Detection Pipeline::ClassifierBox(const Detection& det) const {
   Detection box = det;
   if (crop_box_[0] != 1.f || crop_box_[1] != 0.f || crop_box_[2] != 0.f) {
     const float side = std::max(det.x1 - det.x0, det.y1 - det.y0);
@@ -299,6 +306,17 @@ Status Pipeline::Classify(const Image& image, const Detection& det, Face* face) 
                 hh = (det.y1 - det.y0) * 0.5f * crop_box_[0];
     box.x0 = cx - hw, box.x1 = cx + hw, box.y0 = cy - hh, box.y1 = cy + hh;
   }
+  return box;
+}
+
+Status Pipeline::Classify(const Image& image, const Detection& det, Face* face) {
+  face->det = det;
+  face->label = -1;
+  face->probs.clear();
+  face->confident = true;
+  if (!classifier_) return Status::Ok();
+  float* in = classifier_->input(0);
+  const Detection box = ClassifierBox(det);
   const Affine map = UprightCrop(box, cls_w_, cls_h_, crop_margin_);
   Normalization norm = cls_norm_;
   norm.pad = norm.offset[0];  // outside the photo: black
@@ -317,6 +335,7 @@ Status Pipeline::Classify(const Image& image, const Detection& det, Face* face) 
   const float* probs = classifier_->output(0);
   face->probs.assign(probs, probs + labels_.size());
   face->label = int(std::max_element(face->probs.begin(), face->probs.end()) - face->probs.begin());
+  MarkConfidence(unsure_below_, face);
   return Status::Ok();
 }
 

@@ -19,7 +19,16 @@ struct Face {
   Detection det;             // in source image pixels
   int label = -1;            // index into Pipeline::labels(), -1 without a classifier
   std::vector<float> probs;  // one per label
+  // false when the top probability (probs[label]) is under the classifier's `unsure_below`: the
+  // label is still the most likely class, but the page and the CLI show it as a guess.
+  bool confident = true;
 };
+
+// The classifier metadata `unsure_below` when a model has none (model/README.md, "Confidence").
+constexpr float kDefaultUnsureBelow = 0.6f;
+
+// Sets face->confident from its probabilities and label (true without a classifier).
+void MarkConfidence(float unsure_below, Face* face);
 
 struct PipelineOptions {
   float min_score = -1.f;       // detector score threshold; < 0 = the default (0.45)
@@ -63,9 +72,13 @@ class Pipeline {
   Status Detect(const Image& image, std::vector<Detection>* detections, bool allow_tiles = true);
   // Classifies the upright crop around one detection.
   Status Classify(const Image& image, const Detection& det, Face* face);
+  // The box the classifier's crop is cut around: the detection mapped by the detector's crop_box
+  // metadata (the trainer cuts its crops through this too).
+  Detection ClassifierBox(const Detection& det) const;
 
   const std::vector<std::string>& labels() const { return labels_; }
   bool has_classifier() const { return classifier_ != nullptr; }
+  float unsure_below() const { return unsure_below_; }
   int detector_input_size() const { return det_size_; }
 
   // The affine map (crop pixels -> image pixels) of the classifier's crop_w x crop_h upright crop
@@ -93,6 +106,7 @@ class Pipeline {
   int score_column_ = 16, regressor_column_ = 0;  // in each [17] output row
   int cls_w_ = 0, cls_h_ = 0, cls_c_ = 3;
   float crop_margin_ = 1.3f;
+  float unsure_below_ = kDefaultUnsureBelow;
   // Detector metadata crop_box = "scale,dx,dy": maps this detector's box to the box the
   // classifier's crops were cut around (side * scale, centre + (dx, dy) * side).
   float crop_box_[3] = {1.f, 0.f, 0.f};

@@ -79,7 +79,8 @@ std::string FacesJson(const std::vector<Face>& faces, const std::vector<std::str
         out += JsonString(labels[l]) + ": ";
         Number(&out, f.probs[l], 4);
       }
-      out += "}";
+      out += "}, \"confident\": ";
+      out += f.confident ? "true" : "false";
     }
     if (ids && i < ids->size()) out += ", \"id\": " + std::to_string((*ids)[i]);
     out += "}";

@@ -112,6 +112,7 @@ void Tracker::Apply(double t, bool measured, std::vector<Face>* faces, std::vect
               ? previous
               : best;
     }
+    MarkConfidence(unsure_below_, &face);
     tr.face = face;
     tr.last_seen_ms = t;
     if (classified_[f]) tr.classified_ms = classified_ms;
@@ -130,6 +131,7 @@ void Tracker::Update(double t, std::vector<Face>* faces, std::vector<int>* ids) 
 Status Tracker::Track(Pipeline* pipeline, const Image& image, double t, std::vector<Face>* faces,
                       std::vector<int>* ids) {
   Forget(t);
+  unsure_below_ = pipeline->unsure_below();
   const bool detect = options_.detect_every <= 1 || !has_detected_ ||
                       frames_since_detect_ + 1 >= options_.detect_every || image.width != width_ ||
                       image.height != height_ ||

@@ -73,6 +73,7 @@ class Tracker {
   std::vector<char> classified_;              // reused: did this frame classify face i
   std::vector<Detection> detections_;         // reused by Track
   std::vector<std::pair<float, int>> order_;  // reused by Track: (left-to-right key, track)
+  float unsure_below_ = kDefaultUnsureBelow;  // the pipeline's, from the last Track()
   int next_id_ = 1;
   int frames_since_detect_ = 0;
   int width_ = 0, height_ = 0;  // of the last detected frame

@@ -2,6 +2,8 @@
 // fm_cli_fixtures MODEL_DIR OUT_DIR; it writes into OUT_DIR
 // - bomb.fmm: a detector whose anchor_strides ("1,2,1,2,...") ask for ~2.7e9 anchors;
 // - labels.fmm: MODEL_DIR/classifier.fmm with labels holding UTF-8, ESC, BEL and DEL bytes;
+// - unsure.fmm / sure.fmm: MODEL_DIR/classifier.fmm with unsure_below 1 (every label a guess) and
+//   0 (none);
 // - huge.fmm: a 2^25-element zero constant stored sparse, an 8 MB file that needs 128 MB to read
 //   (for a memory limit below that).
 #include <cstdio>
@@ -22,6 +24,10 @@ fm::Status WriteAll(const std::string& models, const std::string& out) {
   g.metadata["anchor_interpolated_scale_aspect_ratio"] = "1";
   FM_RETURN_IF_ERROR(fm::WriteModelFile(g, out + "/bomb.fmm"));
   FM_RETURN_IF_ERROR(fm::ReadModelFile(models + "/classifier.fmm", &g));
+  g.metadata["unsure_below"] = "1";
+  FM_RETURN_IF_ERROR(fm::WriteModelFile(g, out + "/unsure.fmm"));
+  g.metadata["unsure_below"] = "0";
+  FM_RETURN_IF_ERROR(fm::WriteModelFile(g, out + "/sure.fmm"));
   g.metadata["labels"] = "m\xc3\xa1scara,\x1b[31mred\x07,ok\x7f";
   FM_RETURN_IF_ERROR(fm::WriteModelFile(g, out + "/labels.fmm"));
   fm::GraphBuilder b;

@@ -3,7 +3,7 @@
 #   test_cli.sh FACEMASK FM_CLI_FIXTURES MODEL_DIR FIXTURES_DIR SANITIZED(1/0)
 # --annotate never writes over an input or over another output of the run; the documented exit
 # codes (0 fine, 1 some file failed, 2 usage or model errors); control bytes in file names and
-# labels are escaped in text output. Prints each failure and exits 1 if there was any.
+# labels are escaped in text output; a label the classifier is unsure of is marked. Prints each failure and exits 1 if there was any.
 set -uo pipefail
 FM=$1 GEN=$2 MODELS=$3 FIX=$4 SANITIZED=${5:-0}
 T=$(mktemp -d "${TMPDIR:-/tmp}/fm_cli.XXXXXX")
@@ -125,6 +125,23 @@ run classify_escaped 0 "$FM" classify --model "$MODELS/classifier.fmm" "$T/names
 has classify_escaped.out 'red\x1b[31m.jpg: '
 run escaped_json 1 "$FM" detect --json "${DET[@]}" --classifier "$T/labels.fmm" "$T/names"
 has escaped_json.out '"file": "'"$T"'/names/red\u001b[31m.jpg"'
+
+# ---- 3. A label under the classifier's unsure_below is marked as a guess, in every output.
+run unsure 0 "$FM" detect "${DET[@]}" --classifier "$T/unsure.fmm" --annotate "$T/unsure" "$PHOTO"
+[ "$(grep -c '(unsure)' "$T/unsure.out")" = 3 ] || fail "unsure: $(cat "$T/unsure.out")"
+is_jpeg "$T/unsure/three_faces_1mask_1nomask_1chin.annotated.jpg"
+run unsure_json 0 "$FM" detect --json "${DET[@]}" --classifier "$T/unsure.fmm" "$PHOTO"
+[ "$(grep -o '"confident": false' "$T/unsure_json.out" | wc -l)" = 3 ] ||
+  fail "unsure_json: $(cat "$T/unsure_json.out")"
+run sure_json 0 "$FM" detect --json "${DET[@]}" --classifier "$T/sure.fmm" "$PHOTO"
+[ "$(grep -o '"confident": true' "$T/sure_json.out" | wc -l)" = 3 ] ||
+  fail "sure_json: $(cat "$T/sure_json.out")"
+run sure 0 "$FM" detect "${DET[@]}" --classifier "$T/sure.fmm" "$PHOTO"
+grep -q unsure "$T/sure.out" && fail "sure: $(cat "$T/sure.out")"
+# The annotated guess is drawn in its own colour: the two photos differ.
+run sure_annotated 0 "$FM" detect "${DET[@]}" --classifier "$T/sure.fmm" --annotate "$T/sure" "$PHOTO"
+cmp -s "$T/sure/three_faces_1mask_1nomask_1chin.annotated.jpg" \
+  "$T/unsure/three_faces_1mask_1nomask_1chin.annotated.jpg" && fail "unsure faces drawn as sure"
 
 if [ "$failures" -gt 0 ]; then
   echo "$failures failure(s)" >&2

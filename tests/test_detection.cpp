@@ -267,5 +267,21 @@ TEST(Tracker, ClearChangeOfClassGoesThrough) {
   EXPECT_LT(faces[0].probs[0], 0.1f);
 }
 
+// Confidence follows the smoothed probabilities: a face wobbling around 0.55 stays a guess under
+// the default unsure_below (0.6) although each raw frame alternates 0.45 / 0.65; a steady one
+// is sure.
+TEST(Tracker, ConfidenceIsTheSmoothedLabels) {
+  Tracker tracker;
+  std::vector<int> ids;
+  std::vector<Face> faces;
+  for (int frame = 0; frame < 30; ++frame) {
+    faces = {TrackedFace(100, 100, frame % 2 ? 0.45f : 0.65f), TrackedFace(300, 100, 0.95f)};
+    tracker.Update(frame * 33.0, &faces, &ids);
+    if (frame < 5) continue;
+    EXPECT_FALSE(faces[0].confident) << frame << ": p " << faces[0].probs[0];
+    EXPECT_TRUE(faces[1].confident) << frame;
+  }
+}
+
 }  // namespace
 }  // namespace fm

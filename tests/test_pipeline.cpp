@@ -14,6 +14,7 @@
 #include "graph_builder.h"
 #include "model_format.h"
 #include "pipeline.h"
+#include "results_json.h"
 #include "test_models.h"
 #include "tracker.h"
 
@@ -410,15 +411,22 @@ TEST(Pipeline, NonSquareClassifierCropIsCentredOnTheFace) {
   }
 }
 
+// The committed three-face fixture, the converted full-range BlazeFace and the shipped classifier.
+void LoadFixtureAndModels(Image* image, std::shared_ptr<Graph>* detector,
+                          std::shared_ptr<Graph>* classifier) {
+  ASSERT_TRUE(DecodeImageFile(kFixtures + "/three_faces_1mask_1nomask_1chin.jpg", image).ok());
+  *detector = std::make_shared<Graph>();
+  ASSERT_TRUE(ReadModelFile(kModels + "/blazeface-full.fmm", detector->get()).ok());
+  *classifier = std::make_shared<Graph>();
+  ASSERT_TRUE(ReadModelFile(kModels + "/classifier.fmm", classifier->get()).ok());
+}
+
 // A detector's crop_box metadata moves and scales the box the classifier's crop is cut around:
 // classifying box B with crop_box "s,dx,dy" equals classifying the adjusted box without it.
 TEST(Pipeline, DetectorCropBoxMovesTheClassifierCrop) {
   Image image;
-  ASSERT_TRUE(DecodeImageFile(kFixtures + "/three_faces_1mask_1nomask_1chin.jpg", &image).ok());
-  auto detector = std::make_shared<Graph>();
-  ASSERT_TRUE(ReadModelFile(kModels + "/blazeface-full.fmm", detector.get()).ok());
-  auto classifier = std::make_shared<Graph>();
-  ASSERT_TRUE(ReadModelFile(kModels + "/classifier.fmm", classifier.get()).ok());
+  std::shared_ptr<Graph> detector, classifier;
+  ASSERT_NO_FATAL_FAILURE(LoadFixtureAndModels(&image, &detector, &classifier));
   auto moved = std::make_shared<Graph>(*detector);
   moved->metadata["crop_box"] = "0.8,0.05,-0.1";
   std::unique_ptr<Pipeline> plain, with_box;
@@ -445,6 +453,50 @@ TEST(Pipeline, DetectorCropBoxMovesTheClassifierCrop) {
     const Status s = Pipeline::Create(g, classifier, {}, &p);
     ASSERT_FALSE(s.ok()) << bad;
     EXPECT_NE(s.message().find("crop_box"), std::string::npos) << s.message();
+  }
+}
+
+// A classifier's unsure_below marks a face whose top probability is under it as not confident:
+// the label stays the most likely class, the JSON says "confident": false, and a bad value
+// refuses the model.
+TEST(Pipeline, UnsureBelowMarksDoubtfulFaces) {
+  Image image;
+  std::shared_ptr<Graph> detector, classifier;
+  ASSERT_NO_FATAL_FAILURE(LoadFixtureAndModels(&image, &detector, &classifier));
+  std::unique_ptr<Pipeline> plain;
+  ASSERT_TRUE(Pipeline::Create(detector, classifier, {}, &plain).ok());
+  std::vector<Face> faces;
+  ASSERT_TRUE(plain->Run(image, &faces).ok());
+  ASSERT_EQ(faces.size(), 3u);
+  // A threshold between the faces' top probabilities splits them into sure and unsure.
+  std::vector<float> tops;
+  for (const Face& f : faces) tops.push_back(f.probs[size_t(f.label)]);
+  std::vector<float> sorted = tops;
+  std::sort(sorted.begin(), sorted.end());
+  ASSERT_LT(sorted[0], sorted[2]) << "the test needs faces of different confidence";
+  const float cut = (sorted[0] + sorted[1]) * 0.5f;
+  auto doubtful = std::make_shared<Graph>(*classifier);
+  doubtful->metadata["unsure_below"] = std::to_string(cut);
+  std::unique_ptr<Pipeline> p;
+  ASSERT_TRUE(Pipeline::Create(detector, doubtful, {}, &p).ok());
+  EXPECT_FLOAT_EQ(p->unsure_below(), cut);
+  std::vector<Face> marked;
+  ASSERT_TRUE(p->Run(image, &marked).ok());
+  ASSERT_EQ(marked.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(marked[i].label, faces[i].label) << i;
+    EXPECT_EQ(marked[i].confident, tops[i] >= cut) << i;
+  }
+  const std::string json = FacesJson(marked, p->labels());
+  EXPECT_NE(json.find("\"confident\": false"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"confident\": true"), std::string::npos) << json;
+  for (const char* bad : {"-0.1", "1.5", "x", "0.5,0.6", "nan"}) {
+    auto g = std::make_shared<Graph>(*classifier);
+    g->metadata["unsure_below"] = bad;
+    std::unique_ptr<Pipeline> q;
+    const Status s = Pipeline::Create(detector, g, {}, &q);
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.message().find("unsure_below"), std::string::npos) << s.message();
   }
 }
 

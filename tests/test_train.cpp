@@ -5,6 +5,7 @@
 // trained on a frozen pretrained graph (approach (b)), whose features must equal the engine's.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "net.h"
 #include "optimizer.h"
 #include "runtime.h"
+#include "trainer.h"
 
 namespace fm::train {
 namespace {
@@ -241,6 +243,77 @@ TEST(Train, AugmentationIsDeterministicAndInRange) {
   none.enabled = false;
   MakeInput(set, 1, none, 0, InputNorm(), a.data());
   EXPECT_FLOAT_EQ(a[5], set.exact[16 * 16 * 3 + 5] / 127.5f - 1.f);
+}
+
+// LowerMask puts the masked face's mask `shift` crop sides lower on the bare face: a skin-toned
+// face with a blue lower half (the mask) over a skin-toned bare face. Above the lowered mask the
+// bare face shows (its nose); the mask appears lower; below the chin nothing is pasted.
+TEST(Train, LowerMaskMovesTheMaskBelowTheNose) {
+  CropSet set;
+  set.size = 40;
+  set.ctx_size = 60;
+  set.context = 1.5f;
+  set.samples.resize(2);
+  set.samples[0].label = kWithoutMask;
+  set.samples[1].label = kWithMask;
+  const int n = 60;
+  const float region = 40.f, off = 10.f;  // the pipeline crop inside the context crop
+  set.ctx.resize(size_t(2 * n * n * 3));
+  set.exact.resize(size_t(2 * 40 * 40 * 3));
+  const uint8_t skin[3] = {220, 170, 140}, bare_skin[3] = {200, 150, 120}, blue[3] = {30, 40, 160};
+  auto v_of = [&](int y) { return (float(y) + 0.5f - off) / region; };
+  for (int y = 0; y < n; ++y)
+    for (int x = 0; x < n; ++x)
+      for (int c = 0; c < 3; ++c) {
+        set.ctx[size_t((y * n + x) * 3 + c)] = bare_skin[c];
+        set.ctx[size_t(((n + y) * n + x) * 3 + c)] = v_of(y) >= 0.5f ? blue[c] : skin[c];
+      }
+  std::vector<uint8_t> out(size_t(n * n * 3));
+  auto is = [&](int u_percent, int v_percent, const uint8_t* rgb) {
+    const int x = int(off + region * float(u_percent) / 100.f),
+              y = int(off + region * float(v_percent) / 100.f);
+    const uint8_t* p = &out[size_t((y * n + x) * 3)];
+    return std::abs(p[0] - rgb[0]) + std::abs(p[1] - rgb[1]) + std::abs(p[2] - rgb[2]) <= 6;
+  };
+  LowerMask(set, 0, 1, 0.f, out.data());
+  EXPECT_TRUE(is(50, 60, blue)) << "no shift: the mask where it was";
+  EXPECT_TRUE(is(50, 40, bare_skin)) << "the eyes are the bare face's";
+  LowerMask(set, 0, 1, 0.2f, out.data());
+  EXPECT_TRUE(is(50, 60, bare_skin)) << "the nose shows above the lowered mask";
+  EXPECT_TRUE(is(50, 82, blue)) << "the mask sits lower";
+  EXPECT_TRUE(is(50, 105, bare_skin)) << "nothing below the chin";
+  EXPECT_TRUE(is(5, 80, bare_skin)) << "nothing outside the face";
+}
+
+// Temperature scaling recovers the temperature that made the labels: labels drawn from
+// softmax(z / 2) give T ~ 2 from the raw logits z. ECE is ~0 for labels drawn from the stated
+// probabilities and large for overconfident ones.
+TEST(Train, CalibrationTemperatureAndEce) {
+  Rng rng(5);
+  std::vector<float> logits;
+  std::vector<int> labels;
+  Calibration honest, overconfident;
+  for (int i = 0; i < 20000; ++i) {
+    float z[3], p[3], sum = 0;
+    for (int c = 0; c < 3; ++c) z[c] = rng.Normal() * 3.f;
+    for (int c = 0; c < 3; ++c) sum += p[c] = std::exp(z[c] / 2.f);
+    float u = rng.Uniform(0.f, sum);
+    int label = 0;
+    while (label < 2 && u > p[label]) u -= p[label++];
+    logits.insert(logits.end(), z, z + 3);
+    labels.push_back(label);
+    const int top = int(std::max_element(p, p + 3) - p);
+    honest.Add(p[top] / sum, top == label);
+    overconfident.Add(std::min(1.f, 0.5f + p[top] / sum), top == label);
+  }
+  EXPECT_NEAR(FitTemperature(logits, labels), 2.f, 0.1f);
+  EXPECT_LT(honest.Ece(), 0.02);
+  EXPECT_GT(overconfident.Ece(), 0.2);
+  int sure = 0, unsure = 0;
+  double sure_acc = 0, unsure_acc = 0;
+  honest.Split(0.6f, &sure, &sure_acc, &unsure, &unsure_acc);
+  EXPECT_EQ(sure + unsure, 20000);
+  EXPECT_GT(sure_acc, unsure_acc);
 }
 
 // A few training steps (so batch-norm running statistics are not trivial), export, write, read

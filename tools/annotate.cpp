@@ -89,7 +89,8 @@ void AnnotateFaces(Image* image, const std::vector<Face>& faces,
   for (const Face& f : faces) {
     const std::string label = f.label >= 0 ? Drawable(labels[size_t(f.label)]) : "face";
     const float conf = f.label >= 0 ? f.probs[size_t(f.label)] : f.det.score;
-    const Rgb c = ColourFor(label);
+    // A guess (probability under the classifier's unsure_below) gets its own colour and words.
+    const Rgb c = f.confident ? ColourFor(label) : Rgb{120, 90, 170};
     const int x0 = int(std::lround(f.det.x0)), y0 = int(std::lround(f.det.y0));
     const int x1 = int(std::lround(f.det.x1)), y1 = int(std::lround(f.det.y1));
     FillRect(image, x0, y0, x1, y0 + line, c);
@@ -97,7 +98,8 @@ void AnnotateFaces(Image* image, const std::vector<Face>& faces,
     FillRect(image, x0, y0, x0 + line, y1, c);
     FillRect(image, x1 - line, y0, x1, y1, c);
     char text[160];
-    std::snprintf(text, sizeof text, "%s %.0f%%", label.c_str(), double(conf) * 100.0);
+    std::snprintf(text, sizeof text, f.confident ? "%s %.0f%%" : "unsure: %s? %.0f%%",
+                  label.c_str(), double(conf) * 100.0);
     std::string t = text;
     for (char& ch : t)
       if (ch == '_') ch = ' ';

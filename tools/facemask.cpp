@@ -361,6 +361,7 @@ std::string FacesText(const std::string& file, const std::vector<fm::Face>& face
     if (f.label >= 0) {
       std::snprintf(line, sizeof line, " %.0f%%", double(f.probs[size_t(f.label)]) * 100.0);
       out += "  " + Printable(labels[size_t(f.label)]) + line;
+      if (!f.confident) out += " (unsure)";
     }
     out += "\n";
   }

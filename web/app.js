@@ -303,7 +303,7 @@ async function analysePhoto(file) {
     card.dataset.imageLabel = result.image.label;
   }
   card.dataset.faces = c.faces;
-  for (const k of ['with_mask', 'without_mask', 'mask_worn_incorrectly']) card.dataset[k] = c[k];
+  for (const k of ['with_mask', 'without_mask', 'mask_worn_incorrectly', 'unsure']) card.dataset[k] = c[k];
   const canvas = card.querySelector('canvas');
   if (bitmap) {
     const s = Math.min(1, MAX_PREVIEW / Math.max(bitmap.width, bitmap.height));

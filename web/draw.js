@@ -1,6 +1,8 @@
 // draw.js - draws an engine result over its image and words it. The engine decides (boxes, labels,
 // probabilities); this file only paints: a box per face in the label's colour, with the label's
 // text and confidence (colour is never the only cue), and a one-line summary of the counts.
+// A face the engine marks `confident: false` (its top probability is under the classifier's
+// unsure_below) is drawn as a guess: its own colour, a dotted box and "Unsure: mask?".
 
 export const STYLES = {
   with_mask: { text: 'Mask', color: '#1a9850', dash: [] },
@@ -8,6 +10,8 @@ export const STYLES = {
   mask_worn_incorrectly: { text: 'Worn incorrectly', color: '#e08214', dash: [10, 5] },
   face: { text: 'Face', color: '#2171b5', dash: [] },  // detection only (no classifier)
 };
+const UNSURE = { color: '#6a51a3', dash: [3, 3] };
+const UNSURE_WORDS = { with_mask: 'mask?', without_mask: 'no mask?', mask_worn_incorrectly: 'worn incorrectly?' };
 
 const CLASSES = ['with_mask', 'without_mask', 'mask_worn_incorrectly'];
 
@@ -19,9 +23,21 @@ export function styleOf(label) {
   return { ...STYLES.face, text: String(label).slice(0, 40) };
 }
 
+// The style of one face: its label's, or the unsure style when the engine doubts the label.
+export function faceStyle(face) {
+  const style = styleOf(face.label);
+  if (!face.label || face.confident !== false) return style;
+  const own = Object.prototype.hasOwnProperty.call(UNSURE_WORDS, face.label);
+  return { ...UNSURE, text: `Unsure: ${own ? UNSURE_WORDS[face.label] : style.text + '?'}` };
+}
+
 export function counts(result) {
-  const c = { faces: result.faces.length, with_mask: 0, without_mask: 0, mask_worn_incorrectly: 0 };
-  for (const f of result.faces) if (CLASSES.includes(f.label)) c[f.label]++;
+  const c = { faces: result.faces.length, with_mask: 0, without_mask: 0, mask_worn_incorrectly: 0,
+    unsure: 0 };
+  for (const f of result.faces) {
+    if (f.label && f.confident === false) c.unsure++;
+    else if (CLASSES.includes(f.label)) c[f.label]++;
+  }
   return c;
 }
 
@@ -35,11 +51,12 @@ export function summary(result) {
   if (c.with_mask) parts.push(`${c.with_mask} masked`);
   if (c.without_mask) parts.push(`${c.without_mask} without`);
   if (c.mask_worn_incorrectly) parts.push(`${c.mask_worn_incorrectly} worn incorrectly`);
+  if (c.unsure) parts.push(`${c.unsure} unsure`);
   return parts.length ? `${head}: ${parts.join(', ')}` : head;
 }
 
 export function faceText(face) {
-  const style = styleOf(face.label);
+  const style = faceStyle(face);
   const p = face.label && face.probs && Object.prototype.hasOwnProperty.call(face.probs, face.label)
     ? face.probs[face.label] : face.score;
   return `${style.text} ${Math.round(p * 100)}%`;
@@ -61,7 +78,7 @@ export function drawResult(ctx, image, result, { mirror = false } = {}) {
   ctx.font = `600 ${font}px system-ui, sans-serif`;
   ctx.textBaseline = 'bottom';
   for (const face of result.faces) {
-    const style = styleOf(face.label);
+    const style = faceStyle(face);
     let [x0, y0, x1, y1] = face.box;
     x0 *= sx; x1 *= sx; y0 *= sy; y1 *= sy;
     if (mirror) [x0, x1] = [W - x1, W - x0];

@@ -438,6 +438,13 @@ test('JS API: argument checks give clear errors, calls are queued, destroy is fi
       draw.drawResult(canvas.getContext('2d'), null, hostile);
       return hostile.faces.map((f) => draw.faceText(f)).join('|') + ' / ' + draw.summary(hostile);
     })().then((t) => { throw new Error(t); }));
+    // A face the engine doubts is worded as a guess and counted apart.
+    const doubt = { width: 64, height: 48, faces: [
+      { box: [0, 0, 8, 8], score: 0.9, label: 'with_mask', probs: { with_mask: 0.55 }, confident: false },
+      { box: [10, 0, 18, 8], score: 0.9, label: 'without_mask', probs: { without_mask: 0.95 }, confident: true },
+      { box: [20, 0, 28, 8], score: 0.9, label: 'constructor', probs: { constructor: 0.4 }, confident: false }] };
+    draw.drawResult(canvas.getContext('2d'), null, doubt);
+    r.unsure = doubt.faces.map((f) => draw.faceText(f)).join('|') + ' / ' + draw.summary(doubt);
     return r;
   });
   log('api:', JSON.stringify(out));
@@ -449,6 +456,7 @@ test('JS API: argument checks give clear errors, calls are queued, destroy is fi
     badTimestamp: /timestamp/, queued: /^64x48:\d+,32x32:\d+,64x48:\d+$/, afterGarbageStillWorks: /^true$/,
     afterDestroy: /after destroy/, destroyWhileLoading: /destroyed before/,
     hostileLabels: /^Error: constructor 70%\|__proto__ 70%\|toString 70%\|máscara 70% \/ 4 faces$/,
+    unsure: /^Unsure: mask\? 55%\|No mask 95%\|Unsure: constructor\? 40% \/ 3 faces: 1 without, 2 unsure$/,
   };
   const problems = Object.entries(expect).filter(([k, re]) => !re.test(String(out[k]))).map(([k]) => `${k}: ${out[k]}`);
   assert(problems.length === 0, problems.join('; '));

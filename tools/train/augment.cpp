@@ -185,6 +185,11 @@ void Photometric(std::vector<float>* img, const AugmentOptions& a, Rng* rng) {
       p[2] = yv - 1.106f * i2 + 1.703f * q2;
     }
   }
+  if (rng->Chance(a.cast)) {  // coloured light (stage, neon, screens): per-channel gains
+    float gain[3];
+    for (float& g : gain) g = std::exp(rng->Uniform(-0.4f, 0.4f));
+    for (size_t i = 0; i < img->size(); ++i) (*img)[i] *= gain[i % 3];
+  }
   if (rng->Chance(a.grey))
     for (size_t i = 0; i < img->size(); i += 3) {
       const float l = Luma(&(*img)[i]);
@@ -229,23 +234,78 @@ void Jpeg(std::vector<float>* img, int s, int quality) {
   for (size_t i = 0; i < img->size(); ++i) (*img)[i] = decoded.rgb[i];
 }
 
-// The augmented (or exact) crop in 0..255 floats.
-void MakeCrop(const CropSet& set, size_t index, const AugmentOptions& a, uint64_t seed,
-              std::vector<float>* img) {
+}  // namespace
+
+void LowerMask(const CropSet& set, size_t bare, size_t masked, float shift, uint8_t* out) {
+  const int n = set.ctx_size;
+  const float region = float(n) / set.context, off = (float(n) - region) * 0.5f;
+  const uint8_t* b = set.Context(bare);
+  const uint8_t* m = set.Context(masked);
+  // Where the mask is in `masked`: the non-skin pixels of the lower face, smoothed.
+  std::vector<float> w(size_t(n) * size_t(n)), tmp(w.size());
+  for (int y = 0; y < n; ++y)
+    for (int x = 0; x < n; ++x) {
+      const size_t i = size_t(y) * size_t(n) + size_t(x);
+      const float px[3] = {float(m[i * 3]), float(m[i * 3 + 1]), float(m[i * 3 + 2])};
+      const float u = (float(x) + 0.5f - off) / region, v = (float(y) + 0.5f - off) / region;
+      w[i] = IsSkin(px) ? 0.f : Ellipse(u, v, 0.5f, 0.70f, 0.34f, 0.24f, 0.25f);
+    }
+  for (int y = 0; y < n; ++y)
+    for (int x = 0; x < n; ++x) {
+      float sum = 0;
+      int cnt = 0;
+      for (int dy = -1; dy <= 1; ++dy)
+        for (int dx = -1; dx <= 1; ++dx) {
+          const int xx = x + dx, yy = y + dy;
+          if (xx < 0 || yy < 0 || xx >= n || yy >= n) continue;
+          sum += w[size_t(yy) * size_t(n) + size_t(xx)];
+          ++cnt;
+        }
+      tmp[size_t(y) * size_t(n) + size_t(x)] = sum / float(cnt);
+    }
+  // `masked`'s mask, `shift` crop sides lower, over `bare`; cut where the face ends.
+  const int dy = int(std::lround(shift * region));
+  for (int y = 0; y < n; ++y)
+    for (int x = 0; x < n; ++x) {
+      const size_t i = size_t(y) * size_t(n) + size_t(x);
+      const int sy = y - dy;
+      const float u = (float(x) + 0.5f - off) / region, v = (float(y) + 0.5f - off) / region;
+      float a = sy >= 0 ? tmp[size_t(sy) * size_t(n) + size_t(x)] : 0.f;
+      a *= Ellipse(u, v, 0.5f, 0.55f, 0.44f, 0.47f, 0.15f);
+      for (int c = 0; c < 3; ++c) {
+        const float mv =
+            sy >= 0 ? float(m[(size_t(sy) * size_t(n) + size_t(x)) * 3 + size_t(c)]) : 0.f;
+        out[i * 3 + size_t(c)] =
+            uint8_t(std::lround((1 - a) * float(b[i * 3 + size_t(c)]) + a * mv));
+      }
+    }
+}
+
+namespace {
+
+// The augmented (or exact) crop in 0..255 floats; partner >= 0: `index` is a bare face that gets
+// `partner`'s mask lowered onto it (label incorrect).
+void MakeCrop(const CropSet& set, size_t index, long partner, const AugmentOptions& a,
+              uint64_t seed, std::vector<float>* img) {
   const int s = set.size;
   img->resize(size_t(s) * size_t(s) * 3);
-  if (!a.enabled) {
+  if (!a.enabled && partner < 0) {
     const uint8_t* e = set.Exact(index);
     for (size_t i = 0; i < img->size(); ++i) (*img)[i] = e[i];
     return;
   }
   Rng rng(seed);
-  const int label = set.samples[index].label;
+  const int label = partner >= 0 ? int(kIncorrect) : int(set.samples[index].label);
   // Geometry: the pipeline's crop inside the context crop, jittered.
   Image ctx;
   ctx.width = ctx.height = set.ctx_size;
-  ctx.rgb.assign(set.Context(index),
-                 set.Context(index) + size_t(set.ctx_size) * size_t(set.ctx_size) * 3);
+  if (partner >= 0) {
+    ctx.rgb.resize(size_t(set.ctx_size) * size_t(set.ctx_size) * 3);
+    LowerMask(set, index, size_t(partner), rng.Uniform(a.lower_min, a.lower_max), ctx.rgb.data());
+  } else {
+    ctx.rgb.assign(set.Context(index),
+                   set.Context(index) + size_t(set.ctx_size) * size_t(set.ctx_size) * 3);
+  }
   const float region = float(set.ctx_size) / set.context;  // pipeline crop side in ctx pixels
   const float f = region / float(s) * (1.f + rng.Uniform(-a.scale, a.scale));
   const float th = rng.Uniform(-a.rotate_deg, a.rotate_deg) * kPi / 180.f;
@@ -261,7 +321,8 @@ void MakeCrop(const CropSet& set, size_t index, const AugmentOptions& a, uint64_
   m.m[4] = c;
   m.m[5] = cy - sn * fl * h - c * h;
   WarpToTensor(ctx, m, s, s, Normalization(), img->data());
-  if (label != kWithoutMask && rng.Chance(a.recolor)) RecolorMask(img, s, label, &rng);
+  if (label != kWithoutMask && partner < 0 && rng.Chance(a.recolor))
+    RecolorMask(img, s, label, &rng);
   if (label == kWithoutMask && rng.Chance(a.hand)) HandOverMouth(img, s, &rng);
   if (rng.Chance(a.occlude)) Occlude(img, s, &rng);
   Photometric(img, a, &rng);
@@ -277,16 +338,16 @@ void MakeCrop(const CropSet& set, size_t index, const AugmentOptions& a, uint64_
 }  // namespace
 
 void MakeInput(const CropSet& set, size_t index, const AugmentOptions& aug, uint64_t seed,
-               const InputNorm& norm, float* out) {
+               const InputNorm& norm, float* out, long partner) {
   std::vector<float> img;
-  MakeCrop(set, index, aug, seed, &img);
+  MakeCrop(set, index, partner, aug, seed, &img);
   for (size_t i = 0; i < img.size(); ++i) out[i] = img[i] * norm.scale + norm.offset[i % 3];
 }
 
 void MakeAugmentedRgb(const CropSet& set, size_t index, const AugmentOptions& aug, uint64_t seed,
-                      uint8_t* out) {
+                      uint8_t* out, long partner) {
   std::vector<float> img;
-  MakeCrop(set, index, aug, seed, &img);
+  MakeCrop(set, index, partner, aug, seed, &img);
   for (size_t i = 0; i < img.size(); ++i) out[i] = uint8_t(std::lround(img[i]));
 }
 

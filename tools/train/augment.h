@@ -6,9 +6,12 @@
 //   masks      (with_mask only) the lower-face region's non-skin pixels recoloured to brown,
 //              beige, black, navy, a random hue or the face's own skin tone, optionally patterned
 //              (stripes, checks, dots), keeping the original shading;
+//   lowered    a synthetic "worn incorrectly" face from two real ones: a bare face with another
+//              photo's real mask laid lower (under the nose, or on the chin), see LowerMask;
 //   hand       (without_mask only) a skin-toned hand with finger lines over the mouth: covering the
 //              mouth with something skin-coloured is not a mask;
-//   photometry brightness / contrast / gamma (low light), hue and saturation shifts, greyscale,
+//   photometry brightness / contrast / gamma (low light), hue and saturation shifts, coloured
+//              light (per-channel gains), greyscale,
 //              blur, sensor noise, JPEG re-compression, partial occlusion away from the mouth.
 // Each sample draws from its own Rng (seeded from the run seed, epoch and index), so results do
 // not depend on threads.
@@ -31,11 +34,13 @@ struct AugmentOptions {
   float hand = 0.12f;       // without_mask
   float photometric = 0.8f;
   float hue = 0.3f;
+  float cast = 0.f;  // coloured light: per-channel gains (exp(+-0.4))
   float grey = 0.08f;
   float blur = 0.15f;
   float noise = 0.15f;
   float jpeg = 0.15f;
   float occlude = 0.15f;
+  float lower_min = 0.08f, lower_max = 0.2f;  // LowerMask shift, of the crop side
 };
 
 // tensor = pixel * scale + offset[channel]
@@ -45,11 +50,20 @@ struct InputNorm {
 };
 
 // Writes set.size^2 * 3 floats. Without augmentation this is the exact (pipeline) crop.
+// partner >= 0: sample `index` (a bare face) with partner's mask lowered onto it (LowerMask, a
+// shift drawn from aug.lower_min..lower_max), then augmented as an incorrectly worn mask.
 void MakeInput(const CropSet& set, size_t index, const AugmentOptions& aug, uint64_t seed,
-               const InputNorm& norm, float* out);
+               const InputNorm& norm, float* out, long partner = -1);
 
 // The augmented crop as 8-bit RGB (for looking at what the trainer sees).
 void MakeAugmentedRgb(const CropSet& set, size_t index, const AugmentOptions& aug, uint64_t seed,
-                      uint8_t* out);
+                      uint8_t* out, long partner = -1);
+
+// Writes a context crop (set.ctx_size^2 RGB): the bare face of sample `bare` wearing the mask of
+// sample `masked` `shift` crop sides lower, the nose (or nose and mouth) showing above it. Both
+// crops are cut the pipeline's way (upright, centred on the face box), so the faces line up.
+// The mask is the non-skin part of the masked face's lower-face ellipse, cut off where the bare
+// face's chin ends.
+void LowerMask(const CropSet& set, size_t bare, size_t masked, float shift, uint8_t* out);
 
 }  // namespace fm::train

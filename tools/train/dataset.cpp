@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "common.h"
+#include "detect_data.h"
 #include "model_format.h"
 #include "pipeline.h"
 #include "scenes.h"
@@ -274,8 +275,12 @@ Status BuildCrops(const CropOptions& o, CropSet* out, std::string* report) {
           continue;
         }
       }
-      auto emit = [&](const Detection& det, int label, bool detected, int face_px,
+      auto emit = [&](const Detection& found, int label, bool detected, int face_px,
                       const std::string& name, uint32_t group) {
+        // The deployed crop: the detector's crop_box maps its box (and a labelled box, drawn
+        // the same way on scenes/) to the box the classifier is cut around.
+        const Detection det =
+            pipe && (detected || job.source == kScenes) ? pipe->ClassifierBox(found) : found;
         Sample smp;
         smp.label = uint8_t(label);
         smp.source = uint8_t(job.source);
@@ -394,9 +399,10 @@ Status BuildCrops(const CropOptions& o, CropSet* out, std::string* report) {
     }
     for (size_t k = 0; k < r.samples.size(); ++k) {
       Sample& s = r.samples[k];
-      if (s.source == kScenes)
-        s.split = IsScenesDevPhoto(fs::path(jobs[j].path).stem().string()) ? kDev : kTrain;
-      else
+      if (s.source == kScenes) {
+        const SceneSplit sp = SplitOf(fs::path(jobs[j].path).stem().string());
+        s.split = sp == SceneSplit::kDev ? kDev : sp == SceneSplit::kVal ? kVal : kTrain;
+      } else
         s.split = s.group % 100 < uint32_t(o.val_percent) ? kVal : kTrain;
       counts[s.source][s.split][s.label]++;
       detected += s.detected;

@@ -1,10 +1,10 @@
 // dataset.h - the crop cache: every training and evaluation face of ../shared/data cut once, the
 // way the deployed pipeline cuts it, and kept as 8-bit RGB so epochs never decode a JPEG.
 //
-// For each photo the BlazeFace detector runs through fm::Pipeline::Detect (same downscaling and
-// tiling as deployment); the face is cropped with fm::Pipeline::UprightCrop (turned by the eyes,
-// `margin` around the box). When no face is found the labelled box is used (scenes/: the VOC box;
-// faces/ and maskedfacenet/: a centred square, the photos being face-centred), level.
+// For each photo the detector (model/detector.fmm) runs through fm::Pipeline::Detect (same
+// downscaling and tiling as deployment); the face is cropped with fm::Pipeline::UprightCrop (turned
+// by the eyes, `margin` around the box). When no face is found the labelled box is used (scenes/:
+// the VOC box; faces/ and maskedfacenet/: a centred square, the photos being face-centred), level.
 //
 // Two crops per face:
 //   exact   size x size, exactly the pipeline's crop (evaluation, and training without jitter);
@@ -12,7 +12,9 @@
 //           scale and rotate the crop as detector jitter would, from the cache.
 //
 // Splits (deterministic, no randomness):
-//   scenes/         by photo: FNV-1a(stem) % 4 == 0 -> dev (as tools/eval_scenes.cpp), else train;
+//   scenes/         by photo, as the detector's trainer splits them (detect_data.h SplitOf):
+//                   FNV-1a(stem) % 4 == 0 -> dev (as tools/eval_scenes.cpp), its val photos ->
+//                   val, the rest -> train;
 //   faces/          near-duplicates grouped first (same name family "x_copy_N", or a perceptual
 //                   hash within 3 bits under any of the 8 flips/quarter turns), then
 //                   FNV-1a(group's first name) % 100 < val_percent -> val;

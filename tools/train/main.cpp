@@ -6,9 +6,10 @@
 //                  [--seed 1] [--optimizer adam|sgd] [--lr 2e-3] [--weight-decay 1e-4]
 //                  [--label-smoothing 0.05] [--no-class-weights] [--patience 8] [--dropout 0.2]
 //                  [--limit N] [--no-augment] [--fp16] [--cache FILE] [--out model.fmm]
-//                  [--history h.svg] [--confusion c.svg] [--json card.json]
-//   fm_train eval  MODEL.fmm [--cache FILE] [--reference]
-//   fm_train preview [--size 64] [--cache FILE] [--count 64] [--seed 1] --out grid.ppm
+//                  [--history h.svg] [--confusion c.svg] [--reliability r.svg] [--json card.json]
+//                  [--lowered N] [--cast P] [--unsure-below 0.6] [--no-calibrate]
+//   fm_train eval  MODEL.fmm [--cache FILE] [--reference] [--flip] [--errors dev-errors.svg]
+//   fm_train preview [--size 64] [--cache FILE] [--count 64] [--seed 1] [--lowered N] --out g.ppm
 //   fm_train detector [--init model/blazeface-full.fmm] [--scenes ../shared/data/scenes]
 //                  [--steps 3000] [--batch 16] [--lr 3e-4] [--weight-decay 1e-5] [--warmup 100]
 //                  [--seed 1] [--from-scratch] [--fp32] [--json log.json] --out detector.fmm
@@ -27,6 +28,7 @@
 #include "dataset.h"
 #include "detect_train.h"
 #include "model_format.h"
+#include "pipeline.h"
 #include "trainer.h"
 
 namespace {
@@ -127,10 +129,11 @@ int main(int argc, char** argv) {
   const std::string cmd = argv[1];
   if (cmd == "detector") return Detector(argc, argv);
   CropOptions co;
-  co.detector = std::string(FM_DEFAULT_MODEL_DIR) + "/blazeface-full.fmm";
+  co.detector = std::string(FM_DEFAULT_MODEL_DIR) + "/detector.fmm";
   FitOptions fo;
   std::string cache, model, out;
-  bool reference = false;
+  bool reference = false, flip = false;
+  std::string errors_svg;
   int threads = 2, count = 64;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
@@ -203,6 +206,20 @@ int main(int argc, char** argv) {
       fo.confusion_svg = next();
     else if (a == "--json")
       fo.card_json = next();
+    else if (a == "--reliability")
+      fo.reliability_svg = next();
+    else if (a == "--cast")
+      fo.aug.cast = std::stof(next());
+    else if (a == "--lowered")
+      fo.lowered = std::stoi(next());
+    else if (a == "--unsure-below")
+      fo.unsure_below = std::stof(next());
+    else if (a == "--errors")
+      errors_svg = next();
+    else if (a == "--flip")
+      flip = true;
+    else if (a == "--no-calibrate")
+      fo.calibrate = false;
     else if (a == "--reference")
       reference = true;
     else if (a == "--count")
@@ -252,10 +269,20 @@ int main(int argc, char** argv) {
     s = set.Load(cache.empty() ? fm::train::DefaultCachePath(size) : cache);
     if (!s.ok()) return Fail(s);
     fm::train::EvalResult r;
-    s = fm::train::EvalWithEngine(
-        graph, set, reference ? fm::Backend::kReference : fm::Backend::kXnnpack, fo.min_dev_px, &r);
+    s = fm::train::EvalWithEngine(graph, set,
+                                  reference ? fm::Backend::kReference : fm::Backend::kXnnpack,
+                                  fo.min_dev_px, &r, flip);
     if (!s.ok()) return Fail(s);
-    std::printf("%s%s\n", fm::train::EvalText(r).c_str(), fm::train::EvalJson(model, r).c_str());
+    float unsure_below = fm::kDefaultUnsureBelow;
+    auto it = graph->metadata.find("unsure_below");
+    if (it != graph->metadata.end()) unsure_below = std::strtof(it->second.c_str(), nullptr);
+    std::printf("%s%s\n", fm::train::EvalText(r).c_str(),
+                fm::train::EvalJson(model, r, unsure_below).c_str());
+    if (!errors_svg.empty()) {
+      std::ofstream f(errors_svg);
+      f << fm::train::ErrorsSvg(set, r);
+      if (!f) return Fail(fm::Errorf("cannot write ", errors_svg));
+    }
     return 0;
   }
   if (cmd == "preview") {
@@ -268,9 +295,22 @@ int main(int argc, char** argv) {
     std::vector<uint8_t> grid(size_t(cols * sz) * size_t(rows * sz) * 3, 0);
     std::vector<uint8_t> crop(size_t(sz * sz * 3));
     fm::train::Rng rng(fo.seed);
+    // --lowered N: the first N tiles are lowered-mask composites (augment.h LowerMask).
+    std::vector<size_t> bare, masked;
+    for (size_t i = 0; i < set.samples.size(); ++i) {
+      const auto& smp = set.samples[i];
+      if (smp.source == fm::train::kMaskedFaceNet || smp.face_px < 24) continue;
+      if (smp.label == fm::train::kWithoutMask) bare.push_back(i);
+      if (smp.label == fm::train::kWithMask) masked.push_back(i);
+    }
     for (int k = 0; k < count; ++k) {
-      const size_t idx = rng.Next() % set.samples.size();
-      fm::train::MakeAugmentedRgb(set, idx, fo.aug, rng.Next(), crop.data());
+      size_t idx = rng.Next() % set.samples.size();
+      long partner = -1;
+      if (k < fo.lowered && !bare.empty() && !masked.empty()) {
+        idx = bare[rng.Next() % bare.size()];
+        partner = long(masked[rng.Next() % masked.size()]);
+      }
+      fm::train::MakeAugmentedRgb(set, idx, fo.aug, rng.Next(), crop.data(), partner);
       const int gx = (k % cols) * sz, gy = (k / cols) * sz;
       for (int y = 0; y < sz; ++y)
         std::copy(crop.begin() + y * sz * 3, crop.begin() + (y + 1) * sz * 3,

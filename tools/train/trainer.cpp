@@ -10,9 +10,13 @@
 #include <sstream>
 
 #include "frozen.h"
+#include "layers.h"
 #include "loss.h"
 #include "model_format.h"
 #include "pipeline.h"
+
+#define STBI_WRITE_NO_STDIO
+#include <stb/stb_image_write.h>
 
 namespace fm::train {
 namespace {
@@ -30,7 +34,8 @@ uint64_t Mix(uint64_t a, uint64_t b, uint64_t c) {
 // Eval-mode forward of the trainer's net over `indices` (exact crops); returns argmax labels and
 // adds the mean loss to *loss.
 std::vector<int> Predict(Net& net, const CropSet& set, const std::vector<size_t>& indices,
-                         const InputNorm& norm, double* loss) {
+                         const InputNorm& norm, double* loss,
+                         std::vector<float>* logits = nullptr) {
   std::vector<int> pred;
   const int bs = 64;
   const size_t per = size_t(set.size) * size_t(set.size) * 3;
@@ -51,6 +56,7 @@ std::vector<int> Predict(Net& net, const CropSet& set, const std::vector<size_t>
     for (int i = 0; i < n; ++i) {
       const float* z = y.data() + size_t(i) * size_t(y.c);
       pred.push_back(int(std::max_element(z, z + y.c) - z));
+      if (logits) logits->insert(logits->end(), z, z + y.c);
     }
   }
   if (loss) *loss = indices.empty() ? 0 : total / double(indices.size());
@@ -65,6 +71,30 @@ bool WriteText(const std::string& path, const std::string& text) {
 
 }  // namespace
 
+// The temperature T minimising the cross-entropy of softmax(logits / T) (a log-spaced search
+// over 0.25..8; the loss is convex in 1/T).
+float FitTemperature(const std::vector<float>& logits, const std::vector<int>& labels) {
+  auto nll = [&](float t) {
+    double total = 0;
+    for (size_t i = 0; i < labels.size(); ++i) {
+      const float* z = &logits[i * kNumClasses];
+      const float m = *std::max_element(z, z + kNumClasses);
+      double sum = 0;
+      for (int c = 0; c < kNumClasses; ++c) sum += std::exp(double(z[c] - m) / double(t));
+      total += std::log(sum) - double(z[labels[i]] - m) / double(t);
+    }
+    return total / double(std::max<size_t>(labels.size(), 1));
+  };
+  float best = 1.f;
+  double best_nll = nll(1.f);
+  for (int k = 0; k <= 300; ++k) {
+    const float t = 0.25f * std::pow(32.f, float(k) / 300.f);
+    const double v = nll(t);
+    if (v < best_nll) best_nll = v, best = t;
+  }
+  return best;
+}
+
 Status Fit(const FitOptions& o) {
   SetThreads(Threads());
   CropSet set;
@@ -74,7 +104,7 @@ Status Fit(const FitOptions& o) {
   for (size_t i = 0; i < set.samples.size(); ++i) {
     const Sample& s = set.samples[i];
     if (s.split == kTrain) train.push_back(i);
-    if (s.split == kVal) val.push_back(i);
+    if (s.split == kVal && (s.source != kScenes || s.face_px >= o.min_dev_px)) val.push_back(i);
     if (s.split == kDev && s.face_px >= o.min_dev_px) dev.push_back(i);
   }
   if (o.limit > 0 && int(train.size()) > o.limit) {
@@ -86,12 +116,34 @@ Status Fit(const FitOptions& o) {
   if (train.empty() || val.empty()) return Errorf("no training or validation crops in the cache");
   int counts[kNumClasses] = {};
   for (size_t i : train) counts[set.samples[i].label]++;
+  // Synthetic incorrectly worn masks: real bare faces x real masks (not MaskedFace-Net's template),
+  // faces wide enough to show a nose. Entry k of an epoch is order value set.samples.size() + k.
+  std::vector<size_t> bare, masked;
+  for (size_t i : train) {
+    const Sample& s = set.samples[i];
+    if (s.source == kMaskedFaceNet || s.face_px < 24) continue;
+    if (s.label == kWithoutMask) bare.push_back(i);
+    if (s.label == kWithMask) masked.push_back(i);
+  }
+  const int lowered = bare.empty() || masked.empty() ? 0 : o.lowered;
+  counts[kIncorrect] += lowered;
+  const size_t n_real = set.samples.size();
+  auto partner_of = [&](size_t idx, int epoch, size_t* base) -> long {
+    if (idx < n_real) {
+      *base = idx;
+      return -1;
+    }
+    Rng r(Mix(o.seed ^ 0x10E4ull, uint64_t(epoch), idx));
+    *base = bare[r.Next() % bare.size()];
+    return long(masked[r.Next() % masked.size()]);
+  };
   LossOptions loss_opt;
   loss_opt.label_smoothing = o.label_smoothing;
   if (o.class_weights) {
     double sum = 0;
     for (int c = 0; c < kNumClasses; ++c) {
-      loss_opt.class_weights.push_back(counts[c] ? float(train.size()) / float(counts[c]) : 0.f);
+      loss_opt.class_weights.push_back(
+          counts[c] ? float(train.size() + size_t(lowered)) / float(counts[c]) : 0.f);
       sum += loss_opt.class_weights.back();
     }
     for (float& w : loss_opt.class_weights) w = float(w * kNumClasses / sum);
@@ -123,10 +175,11 @@ Status Fit(const FitOptions& o) {
   };
   std::printf(
       "fit: %s %dpx width %.2f: %lld parameters, %.2f M MACs; train %zu (mask %d, no mask "
-      "%d, incorrect %d), val %zu, scenes dev >= %d px %zu; %d threads\n",
+      "%d, incorrect %d of which %d lowered-mask composites per epoch), val %zu, scenes dev >= %d "
+      "px %zu; %d threads\n",
       o.arch.c_str(), o.size, double(o.width), (long long)net->NumParams(),
-      double(net->Macs()) / 1e6, train.size(), counts[0], counts[1], counts[2], val.size(),
-      o.min_dev_px, dev.size(), Threads());
+      double(net->Macs()) / 1e6, train.size() + size_t(lowered), counts[0], counts[1], counts[2],
+      lowered, val.size(), o.min_dev_px, dev.size(), Threads());
   if (!loss_opt.class_weights.empty())
     std::printf("  class weights %.3f %.3f %.3f\n", double(loss_opt.class_weights[0]),
                 double(loss_opt.class_weights[1]), double(loss_opt.class_weights[2]));
@@ -134,7 +187,8 @@ Status Fit(const FitOptions& o) {
 
   Optimizer opt(net->Params(), o.opt);
   const size_t per = size_t(o.size) * size_t(o.size) * 3;
-  const int steps_per_epoch = int((train.size() + size_t(o.batch) - 1) / size_t(o.batch));
+  const size_t per_epoch = train.size() + size_t(lowered);
+  const int steps_per_epoch = int((per_epoch + size_t(o.batch) - 1) / size_t(o.batch));
   std::vector<EpochStats> history;
   std::vector<std::vector<float>> best;
   double best_score = -1, best_loss = 1e30;
@@ -144,6 +198,7 @@ Status Fit(const FitOptions& o) {
   for (int epoch = 1; epoch <= o.epochs; ++epoch) {
     const double t0 = Now();
     std::vector<size_t> order = train;
+    for (int k = 0; k < lowered; ++k) order.push_back(n_real + size_t(k));
     order_rng.Shuffle(&order);
     EpochStats st;
     st.epoch = epoch;
@@ -158,11 +213,16 @@ Status Fit(const FitOptions& o) {
       ParallelFor(n, [&](int b, int e, int) {
         for (int i = b; i < e; ++i) {
           const size_t idx = order[at + size_t(i)];
-          MakeInput(set, idx, o.aug, Mix(o.seed, uint64_t(epoch), idx), norm,
-                    x.data() + size_t(i) * per);
+          size_t base = 0;
+          const long partner = partner_of(idx, epoch, &base);
+          MakeInput(set, base, o.aug, Mix(o.seed, uint64_t(epoch), idx), norm,
+                    x.data() + size_t(i) * per, partner);
         }
       });
-      for (int i = 0; i < n; ++i) labels[size_t(i)] = set.samples[order[at + size_t(i)]].label;
+      for (int i = 0; i < n; ++i) {
+        const size_t idx = order[at + size_t(i)];
+        labels[size_t(i)] = idx < n_real ? set.samples[idx].label : int(kIncorrect);
+      }
       net->Forward(x, true);
       Tensor dlogits;
       loss_sum += SoftmaxCrossEntropy(net->Output(), labels, loss_opt, &dlogits) * n;
@@ -176,8 +236,8 @@ Status Fit(const FitOptions& o) {
       st.lr = ScheduledLr(o.opt.lr, progress, o.warmup, float(o.epochs));
       opt.Step(float(st.lr));
     }
-    st.train_loss = loss_sum / double(train.size());
-    st.train_acc = double(correct) / double(train.size());
+    st.train_loss = loss_sum / double(per_epoch);
+    st.train_acc = double(correct) / double(per_epoch);
     Confusion cv, cd;
     std::vector<int> pv = Predict(*net, set, val, norm, &st.val_loss);
     for (size_t i = 0; i < val.size(); ++i) cv.Add(set.samples[val[i]].label, pv[i]);
@@ -211,6 +271,21 @@ Status Fit(const FitOptions& o) {
   net->Restore(best);
   std::printf("best epoch %d (val balanced accuracy %.2f%%); training took %.1f min\n", best_epoch,
               100 * best_score, train_seconds / 60);
+  // Temperature scaling: the labels do not change, the probabilities say how often they are right.
+  float temperature = 1.f;
+  if (o.calibrate) {
+    std::vector<float> logits;
+    Predict(*net, set, val, norm, nullptr, &logits);
+    std::vector<int> truth;
+    for (size_t i : val) truth.push_back(set.samples[i].label);
+    temperature = FitTemperature(logits, truth);
+    auto* last = dynamic_cast<Dense*>(net->layers.back().get());
+    if (!last) return Errorf("calibration needs a dense last layer");
+    for (float& v : last->w.value) v /= temperature;
+    for (float& v : last->b.value) v /= temperature;
+    std::printf("temperature %.3f (fitted on %zu validation crops)\n", double(temperature),
+                val.size());
+  }
 
   // Export, then measure the exported file through the engine.
   ExportOptions eo;
@@ -227,8 +302,13 @@ Status Fit(const FitOptions& o) {
          << o.hidden;
   else
     desc << " --width " << o.width;
-  desc << " --seed " << o.seed << "; best epoch " << best_epoch;
-  eo.extra_metadata = {{"trained_by", desc.str()}};
+  desc << " --seed " << o.seed << " --lowered " << o.lowered << " --cast " << o.aug.cast
+       << " --epochs " << o.epochs << "; best epoch " << best_epoch;
+  char num[32];
+  std::snprintf(num, sizeof num, "%.3f", double(temperature));
+  desc << ", temperature " << num;
+  std::snprintf(num, sizeof num, "%g", double(o.unsure_below));
+  eo.extra_metadata = {{"trained_by", desc.str()}, {"unsure_below", num}};
   auto graph = std::make_shared<Graph>();
   FM_RETURN_IF_ERROR(ExportGraph(*net, eo, graph.get()));
   if (!o.out.empty()) {
@@ -262,9 +342,10 @@ Status Fit(const FitOptions& o) {
   EvalResult er;
   FM_RETURN_IF_ERROR(EvalWithEngine(graph, set, Backend::kXnnpack, o.min_dev_px, &er));
   std::printf("%s", EvalText(er).c_str());
-  std::string json = EvalJson(o.out, er);
+  std::string json = EvalJson(o.out, er, o.unsure_below);
   json.insert(json.size() - 1, ", \"train_minutes\": " + std::to_string(train_seconds / 60) +
                                    ", \"best_epoch\": " + std::to_string(best_epoch) +
+                                   ", \"temperature\": " + std::to_string(temperature) +
                                    ", \"macs\": " + std::to_string(net->Macs()) +
                                    ", \"params\": " + std::to_string(net->NumParams()));
   std::printf("%s\n", json.c_str());
@@ -273,12 +354,17 @@ Status Fit(const FitOptions& o) {
   if (!o.confusion_svg.empty())
     WriteText(o.confusion_svg, ConfusionSvg({{"faces/ validation", er.faces_val},
                                              {"maskedfacenet/ validation", er.mfn_val},
+                                             {"scenes/ val crops >= 32 px", er.scenes_val},
                                              {"scenes/ dev crops >= 32 px", er.scenes_dev}}));
+  if (!o.reliability_svg.empty())
+    WriteText(o.reliability_svg,
+              ReliabilitySvg({{"validation (faces/, maskedfacenet/, scenes/)", er.cal_val},
+                              {"scenes/ dev crops >= 32 px", er.cal_dev}}));
   return Status::Ok();
 }
 
 Status EvalWithEngine(std::shared_ptr<const Graph> graph, const CropSet& set, Backend backend,
-                      int min_dev_px, EvalResult* out) {
+                      int min_dev_px, EvalResult* out, bool flip) {
   *out = EvalResult();
   const double t0 = Now();
   const Shape& in = graph->ShapeOf(graph->inputs[0]);
@@ -290,9 +376,12 @@ Status EvalWithEngine(std::shared_ptr<const Graph> graph, const CropSet& set, Ba
   std::vector<size_t> todo;
   for (size_t i = 0; i < set.samples.size(); ++i) {
     const Sample& s = set.samples[i];
-    if (s.split == kVal || (s.split == kDev && s.face_px >= min_dev_px)) todo.push_back(i);
+    if ((s.split == kVal && (s.source != kScenes || s.face_px >= min_dev_px)) ||
+        (s.split == kDev && s.face_px >= min_dev_px))
+      todo.push_back(i);
   }
   std::vector<int> pred(todo.size());
+  std::vector<float> top(todo.size());
   std::vector<Status> status(static_cast<size_t>(Threads()));
   ParallelFor(int(todo.size()), [&](int b, int e, int t) {
     std::unique_ptr<Runtime> rt;
@@ -303,16 +392,25 @@ Status EvalWithEngine(std::shared_ptr<const Graph> graph, const CropSet& set, Ba
     const size_t per = size_t(set.size) * size_t(set.size);
     for (int j = b; j < e; ++j) {
       const uint8_t* px = set.Exact(todo[size_t(j)]);
-      float* x = rt->input(0);
-      for (size_t p = 0; p < per; ++p)
-        for (int c = 0; c < 3; ++c) {
-          const int src = norm.bgr ? 2 - c : c;
-          x[p * 3 + size_t(c)] = float(px[p * 3 + size_t(src)]) * norm.scale[c] + norm.offset[c];
+      float avg[kNumClasses] = {};
+      for (int pass = 0; pass < (flip ? 2 : 1); ++pass) {
+        float* x = rt->input(0);
+        for (size_t p = 0; p < per; ++p) {
+          // pass 1: the mirror image (column x reads column size - 1 - x)
+          const size_t row = p / size_t(set.size), col = p % size_t(set.size);
+          const size_t q = pass ? row * size_t(set.size) + size_t(set.size) - 1 - col : p;
+          for (int c = 0; c < 3; ++c) {
+            const int src = norm.bgr ? 2 - c : c;
+            x[p * 3 + size_t(c)] = float(px[q * 3 + size_t(src)]) * norm.scale[c] + norm.offset[c];
+          }
         }
-      status[size_t(t)] = rt->Run();
-      if (!status[size_t(t)].ok()) return;
-      const float* y = rt->output(0);
+        status[size_t(t)] = rt->Run();
+        if (!status[size_t(t)].ok()) return;
+        for (int c = 0; c < kNumClasses; ++c) avg[c] += rt->output(0)[c] / (flip ? 2.f : 1.f);
+      }
+      const float* y = avg;
       pred[size_t(j)] = int(std::max_element(y, y + kNumClasses) - y);
+      top[size_t(j)] = y[pred[size_t(j)]];
     }
   });
   for (const Status& s : status) FM_RETURN_IF_ERROR(s);
@@ -320,24 +418,172 @@ Status EvalWithEngine(std::shared_ptr<const Graph> graph, const CropSet& set, Ba
     const Sample& s = set.samples[todo[j]];
     if (s.split == kDev) {
       out->scenes_dev.Add(s.label, pred[j]);
+      out->cal_dev.Add(top[j], pred[j] == s.label);
+      if (pred[j] != s.label) out->dev_errors.push_back({todo[j], pred[j], top[j]});
       continue;
     }
     out->val.Add(s.label, pred[j]);
-    (s.source == kFaces ? out->faces_val : out->mfn_val).Add(s.label, pred[j]);
+    out->cal_val.Add(top[j], pred[j] == s.label);
+    (s.source == kFaces    ? out->faces_val
+     : s.source == kScenes ? out->scenes_val
+                           : out->mfn_val)
+        .Add(s.label, pred[j]);
   }
   out->seconds = Now() - t0;
   return Status::Ok();
 }
 
-std::string EvalText(const EvalResult& r) {
-  return r.faces_val.Text("faces/ validation") + r.mfn_val.Text("maskedfacenet/ validation") +
-         r.val.Text("validation (both)") + r.scenes_dev.Text("scenes/ dev crops >= 32 px");
+double Calibration::Ece(int bins) const {
+  if (top.empty()) return 0;
+  std::vector<double> conf(static_cast<size_t>(bins)), acc(static_cast<size_t>(bins));
+  std::vector<int> n(static_cast<size_t>(bins));
+  for (size_t i = 0; i < top.size(); ++i) {
+    const size_t b = size_t(std::min(bins - 1, std::max(0, int(top[i] * float(bins)))));
+    conf[b] += top[i], acc[b] += right[i], n[b]++;
+  }
+  double ece = 0;
+  for (size_t b = 0; b < size_t(bins); ++b)
+    if (n[b]) ece += std::fabs(acc[b] - conf[b]) / double(top.size());
+  return ece;
 }
 
-std::string EvalJson(const std::string& model, const EvalResult& r) {
+void Calibration::Split(float cut, int* sure, double* sure_acc, int* unsure,
+                        double* unsure_acc) const {
+  int ns = 0, nu = 0, rs = 0, ru = 0;
+  for (size_t i = 0; i < top.size(); ++i)
+    if (top[i] >= cut)
+      ns++, rs += right[i];
+    else
+      nu++, ru += right[i];
+  *sure = ns, *unsure = nu;
+  *sure_acc = ns ? double(rs) / ns : 0;
+  *unsure_acc = nu ? double(ru) / nu : 0;
+}
+
+namespace {
+std::string CalibrationJson(const std::string& key, const Calibration& c, float cut) {
+  int ns, nu;
+  double as, au;
+  c.Split(cut, &ns, &as, &nu, &au);
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "\"%s\": {\"ece\": %.4f, \"n\": %zu, \"unsure\": %d, \"sure_accuracy\": %.4f, "
+                "\"unsure_accuracy\": %.4f}",
+                key.c_str(), c.Ece(), c.top.size(), nu, as, au);
+  return buf;
+}
+}  // namespace
+
+std::string EvalText(const EvalResult& r) {
+  std::string out =
+      r.faces_val.Text("faces/ validation") + r.mfn_val.Text("maskedfacenet/ validation") +
+      r.scenes_val.Text("scenes/ validation crops >= 32 px") + r.val.Text("validation (all)") +
+      r.scenes_dev.Text("scenes/ dev crops >= 32 px");
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "expected calibration error: validation %.4f, scenes dev %.4f\n",
+                r.cal_val.Ece(), r.cal_dev.Ece());
+  return out + buf;
+}
+
+std::string EvalJson(const std::string& model, const EvalResult& r, float unsure_below) {
   return "{\"eval\": \"classifier\", \"model\": \"" + model + "\", " +
          r.faces_val.Json("faces_val") + ", " + r.mfn_val.Json("maskedfacenet_val") + ", " +
-         r.val.Json("val") + ", " + r.scenes_dev.Json("scenes_dev") + "}";
+         r.scenes_val.Json("scenes_val") + ", " + r.val.Json("val") + ", " +
+         r.scenes_dev.Json("scenes_dev") + ", \"unsure_below\": " + std::to_string(unsure_below) +
+         ", " + CalibrationJson("calibration_val", r.cal_val, unsure_below) + ", " +
+         CalibrationJson("calibration_dev", r.cal_dev, unsure_below) + "}";
+}
+
+std::string ErrorsSvg(const CropSet& set, const EvalResult& r) {
+  const int cell = 128, cols = 6, label_h = 34;
+  const int rows = int((r.dev_errors.size() + cols - 1) / cols);
+  std::ostringstream o;
+  o << "<svg xmlns='http://www.w3.org/2000/svg' width='" << cols * cell << "' height='"
+    << std::max(1, rows) * (cell + label_h) + 24
+    << "' font-family='sans-serif' font-size='11'>\n<rect width='100%' height='100%' "
+       "fill='white'/>\n<text x='4' y='16'>scenes/ dev crops the classifier labels wrong ("
+    << r.dev_errors.size() << " of " << r.scenes_dev.Total()
+    << "): truth, then predicted and its probability</text>\n";
+  static const char* kShort[] = {"mask", "no mask", "incorrect"};
+  for (size_t k = 0; k < r.dev_errors.size(); ++k) {
+    const auto& e = r.dev_errors[k];
+    std::vector<uint8_t> png;
+    stbi_write_png_to_func(
+        [](void* ctx, void* data, int size) {
+          auto* v = static_cast<std::vector<uint8_t>*>(ctx);
+          v->insert(v->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+        },
+        &png, set.size, set.size, 3, set.Exact(e.index), set.size * 3);
+    static const char* b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string enc;
+    for (size_t i = 0; i < png.size(); i += 3) {
+      const uint32_t v = uint32_t(png[i]) << 16 | (i + 1 < png.size() ? png[i + 1] << 8 : 0) |
+                         (i + 2 < png.size() ? png[i + 2] : 0);
+      enc += b64[v >> 18 & 63];
+      enc += b64[v >> 12 & 63];
+      enc += i + 1 < png.size() ? b64[v >> 6 & 63] : '=';
+      enc += i + 2 < png.size() ? b64[v & 63] : '=';
+    }
+    const Sample& s = set.samples[e.index];
+    const int x = int(k % cols) * cell, y = 24 + int(k / cols) * (cell + label_h);
+    o << "<image x='" << x + 4 << "' y='" << y << "' width='" << cell - 8 << "' height='"
+      << cell - 8 << "' style='image-rendering:pixelated' href='data:image/png;base64," << enc
+      << "'/>\n";
+    char text[96];
+    std::snprintf(text, sizeof text, "%s -&gt; %s %.0f%%", kShort[s.label], kShort[e.pred],
+                  double(e.prob) * 100);
+    o << "<text x='" << x + 4 << "' y='" << y + cell + 4 << "'>" << text << "</text>\n";
+    o << "<text x='" << x + 4 << "' y='" << y + cell + 18 << "' font-size='9' fill='#555'>"
+      << s.name.substr(s.name.rfind('/') + 1, 24) << " (" << s.face_px << " px)</text>\n";
+  }
+  o << "</svg>\n";
+  return o.str();
+}
+
+std::string ReliabilitySvg(const std::vector<std::pair<std::string, Calibration>>& sets) {
+  const int bins = 10, w = 300, h = 300, pad = 50, gap = 40;
+  const int W = int(sets.size()) * (w + pad + gap) + pad, H = h + 2 * pad + 20;
+  std::ostringstream o;
+  o << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H
+    << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' "
+       "fill='white'/>\n";
+  for (size_t k = 0; k < sets.size(); ++k) {
+    const Calibration& c = sets[k].second;
+    const int x0 = pad + int(k) * (w + pad + gap), y0 = pad;
+    std::vector<double> acc(bins), conf(bins);
+    std::vector<int> n(bins);
+    for (size_t i = 0; i < c.top.size(); ++i) {
+      const size_t b = size_t(std::min(bins - 1, std::max(0, int(c.top[i] * float(bins)))));
+      acc[b] += c.right[i], conf[b] += c.top[i], n[b]++;
+    }
+    char title[200];
+    std::snprintf(title, sizeof title, "%s: ECE %.3f (n=%zu)", sets[k].first.c_str(), c.Ece(),
+                  c.top.size());
+    o << "<text x='" << x0 << "' y='" << y0 - 15 << "'>" << title << "</text>\n";
+    o << "<rect x='" << x0 << "' y='" << y0 << "' width='" << w << "' height='" << h
+      << "' fill='none' stroke='#888'/>\n";
+    o << "<line x1='" << x0 << "' y1='" << y0 + h << "' x2='" << x0 + w << "' y2='" << y0
+      << "' stroke='#888' stroke-dasharray='4,3'/>\n";
+    for (int b = 0; b < bins; ++b) {
+      if (!n[size_t(b)]) continue;
+      const double a = acc[size_t(b)] / n[size_t(b)];
+      const int bx = x0 + b * w / bins, bw = w / bins - 2, bh = int(a * h);
+      o << "<rect x='" << bx + 1 << "' y='" << y0 + h - bh << "' width='" << bw << "' height='"
+        << bh << "' fill='#4575b4' fill-opacity='0.75'/>\n";
+      o << "<text x='" << bx + w / bins / 2 << "' y='" << y0 + h - bh - 3
+        << "' text-anchor='middle' font-size='9'>" << n[size_t(b)] << "</text>\n";
+    }
+    for (int t = 0; t <= 10; t += 2) {
+      o << "<text x='" << x0 + t * w / 10 << "' y='" << y0 + h + 15 << "' text-anchor='middle'>"
+        << t / 10.0 << "</text>\n";
+      o << "<text x='" << x0 - 5 << "' y='" << y0 + h - t * h / 10 + 4 << "' text-anchor='end'>"
+        << t / 10.0 << "</text>\n";
+    }
+    o << "<text x='" << x0 + w / 2 << "' y='" << y0 + h + 32
+      << "' text-anchor='middle'>top probability (bars: accuracy per bin, count above)</text>\n";
+  }
+  o << "</svg>\n";
+  return o.str();
 }
 
 }  // namespace fm::train

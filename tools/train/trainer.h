@@ -1,12 +1,14 @@
 // trainer.h - the training loop (fit) and the evaluation of an exported model through the engine
 // (eval). Fit: augmented mini-batches from the crop cache, Adam or SGD with a warm-up + cosine
-// schedule, per-epoch evaluation on the validation split (faces/ + maskedfacenet/) and on the
-// scenes/ dev crops >= 32 px, early stopping on validation balanced accuracy (the best epoch is
-// kept), export, then the exported file is measured by the engine - the numbers reported are the
-// engine's.
+// schedule, per-epoch evaluation on the validation split (faces/ + maskedfacenet/ + scenes/ val
+// crops >= 32 px) and on the scenes/ dev crops >= 32 px, early stopping on validation balanced
+// accuracy (the best epoch is kept), temperature scaling fitted on validation (folded into the
+// last layer), export, then the exported file is measured by the engine - the numbers reported
+// are the engine's, with the reliability (ECE) of its probabilities.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "augment.h"
 #include "dataset.h"
@@ -37,22 +39,52 @@ struct FitOptions {
   int limit = 0;              // > 0: at most this many training crops (quick runs)
   int min_dev_px = 32;
   bool fp16 = false;
+  // Synthetic "worn incorrectly" crops per epoch (augment.h LowerMask: a real bare face wearing a
+  // real mask from faces/ or scenes/ lowered under the nose); 0 = none.
+  int lowered = 0;
+  bool calibrate = true;      // temperature scaling on the validation crops, folded into the model
+  float unsure_below = 0.6f;  // written to the model's metadata (pipeline.h MarkConfidence)
   AugmentOptions aug;
-  std::string cache, out, history_svg, confusion_svg, card_json;
+  std::string cache, out, history_svg, confusion_svg, reliability_svg, card_json;
 };
 
 Status Fit(const FitOptions& options);
 
+// The temperature T minimising the cross-entropy of softmax(logits / T) over [n, 3] logits.
+float FitTemperature(const std::vector<float>& logits, const std::vector<int>& labels);
+
+// Top probability and whether the label was right, per crop (for calibration).
+struct Calibration {
+  std::vector<float> top;
+  std::vector<char> right;
+  void Add(float p, bool ok) { top.push_back(p), right.push_back(ok ? 1 : 0); }
+  double Ece(int bins = 10) const;  // expected calibration error over equal-width bins
+  // Of the crops at or above `cut`: how many, and their accuracy; below: how many, accuracy.
+  void Split(float cut, int* sure, double* sure_acc, int* unsure, double* unsure_acc) const;
+};
+
 struct EvalResult {
-  Confusion faces_val, mfn_val, val, scenes_dev;
+  Confusion faces_val, mfn_val, scenes_val, val, scenes_dev;
+  Calibration cal_val, cal_dev;
+  struct Error {
+    size_t index;  // into the crop set
+    int pred;
+    float prob;  // of pred
+  };
+  std::vector<Error> dev_errors;  // the scenes dev crops it labelled wrong
   double seconds = 0;
 };
 
 // Runs `graph` (kind=classifier) on every val and dev crop of `set` (the dev crops whose face is
 // at least min_dev_px wide) through the engine.
+// flip: test-time averaging of the crop and its mirror image (twice the classifier's work).
 Status EvalWithEngine(std::shared_ptr<const Graph> graph, const CropSet& set, Backend backend,
-                      int min_dev_px, EvalResult* out);
+                      int min_dev_px, EvalResult* out, bool flip = false);
 std::string EvalText(const EvalResult& r);
-std::string EvalJson(const std::string& model, const EvalResult& r);
+std::string EvalJson(const std::string& model, const EvalResult& r, float unsure_below);
+// The wrong scenes dev crops as a grid (PNG crops inside the SVG), each with truth -> predicted.
+std::string ErrorsSvg(const CropSet& set, const EvalResult& r);
+// A reliability diagram: accuracy against confidence in 10 bins, for each named set.
+std::string ReliabilitySvg(const std::vector<std::pair<std::string, Calibration>>& sets);
 
 }  // namespace fm::train
