@@ -3,7 +3,8 @@
 //   {"width": int, "height": int, "faces": [{"box": [x0, y0, x1, y1], "score": float,
 //    "keypoints": [[x, y] x6], "label": str, "probs": {label: float}, "confident": bool}]}
 // (label/probs/confident only with a classifier; confident is false when the label's probability
-// is under the classifier's unsure_below: the label is then only the most likely guess). Coordinates are image pixels, 0.1 px resolution.
+// is under the classifier's unsure_below: the label is then only the most likely guess).
+// Coordinates are image pixels, 0.1 px resolution.
 #pragma once
 
 #include <string>

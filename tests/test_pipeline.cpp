@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -474,9 +475,11 @@ TEST(Pipeline, UnsureBelowMarksDoubtfulFaces) {
   std::vector<float> sorted = tops;
   std::sort(sorted.begin(), sorted.end());
   ASSERT_LT(sorted[0], sorted[2]) << "the test needs faces of different confidence";
-  const float cut = (sorted[0] + sorted[1]) * 0.5f;
+  char text[32];
+  std::snprintf(text, sizeof text, "%.9g", double((sorted[0] + sorted[1]) * 0.5f));
+  const float cut = std::strtof(text, nullptr);  // exactly what the pipeline parses
   auto doubtful = std::make_shared<Graph>(*classifier);
-  doubtful->metadata["unsure_below"] = std::to_string(cut);
+  doubtful->metadata["unsure_below"] = text;
   std::unique_ptr<Pipeline> p;
   ASSERT_TRUE(Pipeline::Create(detector, doubtful, {}, &p).ok());
   EXPECT_FLOAT_EQ(p->unsure_below(), cut);

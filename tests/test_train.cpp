@@ -314,6 +314,21 @@ TEST(Train, CalibrationTemperatureAndEce) {
   honest.Split(0.6f, &sure, &sure_acc, &unsure, &unsure_acc);
   EXPECT_EQ(sure + unsure, 20000);
   EXPECT_GT(sure_acc, unsure_acc);
+  // unsure_below: the lowest bin edge from which every bin is >= 90% right (bins under 5 crops
+  // do not count).
+  Calibration steps;
+  for (int i = 0; i < 100; ++i) {
+    steps.Add(0.55f, i % 10 < 6);  // 60% right
+    steps.Add(0.75f, i % 10 < 7);  // 70%
+    steps.Add(0.85f, i % 10 < 9);  // 90%
+    steps.Add(0.95f, true);
+  }
+  EXPECT_FLOAT_EQ(UnsureBelow(steps), 0.8f);
+  for (int i = 0; i < 4; ++i) steps.Add(0.65f, false);  // too few to count
+  EXPECT_FLOAT_EQ(UnsureBelow(steps), 0.8f);
+  steps.Add(0.99f, false), steps.Add(0.99f, false), steps.Add(0.99f, false);  // top bin < 90%
+  for (int i = 0; i < 40; ++i) steps.Add(0.91f, false);
+  EXPECT_FLOAT_EQ(UnsureBelow(steps), 0.9f) << "nothing qualifies: the highest cut";
 }
 
 // A few training steps (so batch-norm running statistics are not trivial), export, write, read

@@ -7,7 +7,7 @@
 //                  [--label-smoothing 0.05] [--no-class-weights] [--patience 8] [--dropout 0.2]
 //                  [--limit N] [--no-augment] [--fp16] [--cache FILE] [--out model.fmm]
 //                  [--history h.svg] [--confusion c.svg] [--reliability r.svg] [--json card.json]
-//                  [--lowered N] [--cast P] [--unsure-below 0.6] [--no-calibrate]
+//                  [--lowered N] [--cast P] [--unsure-below P (default: from val)] [--no-calibrate]
 //   fm_train eval  MODEL.fmm [--cache FILE] [--reference] [--flip] [--errors dev-errors.svg]
 //   fm_train preview [--size 64] [--cache FILE] [--count 64] [--seed 1] [--lowered N] --out g.ppm
 //   fm_train detector [--init model/blazeface-full.fmm] [--scenes ../shared/data/scenes]

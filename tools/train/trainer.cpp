@@ -286,6 +286,23 @@ Status Fit(const FitOptions& o) {
     std::printf("temperature %.3f (fitted on %zu validation crops)\n", double(temperature),
                 val.size());
   }
+  float unsure_below = o.unsure_below;
+  if (unsure_below < 0) {
+    // The validation crops' calibrated top probabilities, then UnsureBelow's rule.
+    std::vector<float> logits;
+    std::vector<int> pred = Predict(*net, set, val, norm, nullptr, &logits);
+    Calibration cal;
+    for (size_t i = 0; i < val.size(); ++i) {
+      const float* z = &logits[i * kNumClasses];
+      const float m = *std::max_element(z, z + kNumClasses);
+      float sum = 0;
+      for (int c = 0; c < kNumClasses; ++c) sum += std::exp(z[c] - m);
+      cal.Add(std::exp(z[pred[i]] - m) / sum, pred[i] == set.samples[val[i]].label);
+    }
+    unsure_below = UnsureBelow(cal);
+    std::printf("unsure_below %.1f (validation: bins at or above it are >= 90%% right)\n",
+                double(unsure_below));
+  }
 
   // Export, then measure the exported file through the engine.
   ExportOptions eo;
@@ -307,13 +324,18 @@ Status Fit(const FitOptions& o) {
   char num[32];
   std::snprintf(num, sizeof num, "%.3f", double(temperature));
   desc << ", temperature " << num;
-  std::snprintf(num, sizeof num, "%g", double(o.unsure_below));
+  std::snprintf(num, sizeof num, "%g", double(unsure_below));
   eo.extra_metadata = {{"trained_by", desc.str()}, {"unsure_below", num}};
   auto graph = std::make_shared<Graph>();
   FM_RETURN_IF_ERROR(ExportGraph(*net, eo, graph.get()));
   if (!o.out.empty()) {
     FM_RETURN_IF_ERROR(WriteModelFile(*graph, o.out));
     std::printf("wrote %s\n", o.out.c_str());
+    // Everything below measures the file as written (float16 weights rounded), not the graph
+    // in memory: a borderline crop can change its label with the rounding.
+    auto written = std::make_shared<Graph>();
+    FM_RETURN_IF_ERROR(ReadModelFile(o.out, written.get()));
+    graph = written;
   }
   // Trainer vs engine on a few validation crops.
   {
@@ -342,7 +364,7 @@ Status Fit(const FitOptions& o) {
   EvalResult er;
   FM_RETURN_IF_ERROR(EvalWithEngine(graph, set, Backend::kXnnpack, o.min_dev_px, &er));
   std::printf("%s", EvalText(er).c_str());
-  std::string json = EvalJson(o.out, er, o.unsure_below);
+  std::string json = EvalJson(o.out, er, unsure_below);
   json.insert(json.size() - 1, ", \"train_minutes\": " + std::to_string(train_seconds / 60) +
                                    ", \"best_epoch\": " + std::to_string(best_epoch) +
                                    ", \"temperature\": " + std::to_string(temperature) +
@@ -460,6 +482,20 @@ void Calibration::Split(float cut, int* sure, double* sure_acc, int* unsure,
   *unsure_acc = nu ? double(ru) / nu : 0;
 }
 
+float UnsureBelow(const Calibration& c) {
+  int n[10] = {}, right[10] = {};
+  for (size_t i = 0; i < c.top.size(); ++i) {
+    const int b = std::min(9, std::max(0, int(c.top[i] * 10.f)));
+    n[b]++, right[b] += c.right[i];
+  }
+  int cut = 10;  // lowest bin from which every populated bin up is >= 90% right
+  for (int b = 9; b >= 5; --b) {
+    if (n[b] >= 5 && right[b] < 0.9 * n[b]) break;
+    cut = b;
+  }
+  return std::min(0.9f, float(cut) / 10.f);
+}
+
 namespace {
 std::string CalibrationJson(const std::string& key, const Calibration& c, float cut) {
   int ns, nu;
@@ -490,7 +526,8 @@ std::string EvalJson(const std::string& model, const EvalResult& r, float unsure
          r.faces_val.Json("faces_val") + ", " + r.mfn_val.Json("maskedfacenet_val") + ", " +
          r.scenes_val.Json("scenes_val") + ", " + r.val.Json("val") + ", " +
          r.scenes_dev.Json("scenes_dev") + ", \"unsure_below\": " + std::to_string(unsure_below) +
-         ", " + CalibrationJson("calibration_val", r.cal_val, unsure_below) + ", " +
+         ", \"unsure_below_by_rule\": " + std::to_string(UnsureBelow(r.cal_val)) + ", " +
+         CalibrationJson("calibration_val", r.cal_val, unsure_below) + ", " +
          CalibrationJson("calibration_dev", r.cal_dev, unsure_below) + "}";
 }
 
@@ -507,27 +544,27 @@ std::string ErrorsSvg(const CropSet& set, const EvalResult& r) {
   static const char* kShort[] = {"mask", "no mask", "incorrect"};
   for (size_t k = 0; k < r.dev_errors.size(); ++k) {
     const auto& e = r.dev_errors[k];
-    std::vector<uint8_t> png;
-    stbi_write_png_to_func(
+    std::vector<uint8_t> jpg;
+    stbi_write_jpg_to_func(
         [](void* ctx, void* data, int size) {
           auto* v = static_cast<std::vector<uint8_t>*>(ctx);
           v->insert(v->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
         },
-        &png, set.size, set.size, 3, set.Exact(e.index), set.size * 3);
+        &jpg, set.size, set.size, 3, set.Exact(e.index), 90);
     static const char* b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::string enc;
-    for (size_t i = 0; i < png.size(); i += 3) {
-      const uint32_t v = uint32_t(png[i]) << 16 | (i + 1 < png.size() ? png[i + 1] << 8 : 0) |
-                         (i + 2 < png.size() ? png[i + 2] : 0);
+    for (size_t i = 0; i < jpg.size(); i += 3) {
+      const uint32_t v = uint32_t(jpg[i]) << 16 | (i + 1 < jpg.size() ? jpg[i + 1] << 8 : 0) |
+                         (i + 2 < jpg.size() ? jpg[i + 2] : 0);
       enc += b64[v >> 18 & 63];
       enc += b64[v >> 12 & 63];
-      enc += i + 1 < png.size() ? b64[v >> 6 & 63] : '=';
-      enc += i + 2 < png.size() ? b64[v & 63] : '=';
+      enc += i + 1 < jpg.size() ? b64[v >> 6 & 63] : '=';
+      enc += i + 2 < jpg.size() ? b64[v & 63] : '=';
     }
     const Sample& s = set.samples[e.index];
     const int x = int(k % cols) * cell, y = 24 + int(k / cols) * (cell + label_h);
     o << "<image x='" << x + 4 << "' y='" << y << "' width='" << cell - 8 << "' height='"
-      << cell - 8 << "' style='image-rendering:pixelated' href='data:image/png;base64," << enc
+      << cell - 8 << "' style='image-rendering:pixelated' href='data:image/jpeg;base64," << enc
       << "'/>\n";
     char text[96];
     std::snprintf(text, sizeof text, "%s -&gt; %s %.0f%%", kShort[s.label], kShort[e.pred],

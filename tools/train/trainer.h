@@ -42,8 +42,9 @@ struct FitOptions {
   // Synthetic "worn incorrectly" crops per epoch (augment.h LowerMask: a real bare face wearing a
   // real mask from faces/ or scenes/ lowered under the nose); 0 = none.
   int lowered = 0;
-  bool calibrate = true;      // temperature scaling on the validation crops, folded into the model
-  float unsure_below = 0.6f;  // written to the model's metadata (pipeline.h MarkConfidence)
+  bool calibrate = true;  // temperature scaling on the validation crops, folded into the model
+  // Written to the model's metadata (pipeline.h MarkConfidence); < 0: UnsureBelow on validation.
+  float unsure_below = -1.f;
   AugmentOptions aug;
   std::string cache, out, history_svg, confusion_svg, reliability_svg, card_json;
 };
@@ -62,6 +63,11 @@ struct Calibration {
   // Of the crops at or above `cut`: how many, and their accuracy; below: how many, accuracy.
   void Split(float cut, int* sure, double* sure_acc, int* unsure, double* unsure_acc) const;
 };
+
+// The documented rule for a model's unsure_below: over 10 equal bins of the (calibrated) top
+// probability of the validation crops, the lowest bin edge (0.5 .. 0.9) from which every bin with
+// at least 5 crops is at least 90% right: labels under it are right too rarely to state.
+float UnsureBelow(const Calibration& validation);
 
 struct EvalResult {
   Confusion faces_val, mfn_val, scenes_val, val, scenes_dev;
@@ -82,7 +88,7 @@ Status EvalWithEngine(std::shared_ptr<const Graph> graph, const CropSet& set, Ba
                       int min_dev_px, EvalResult* out, bool flip = false);
 std::string EvalText(const EvalResult& r);
 std::string EvalJson(const std::string& model, const EvalResult& r, float unsure_below);
-// The wrong scenes dev crops as a grid (PNG crops inside the SVG), each with truth -> predicted.
+// The wrong scenes dev crops as a grid (JPEG crops inside the SVG), each with truth -> predicted.
 std::string ErrorsSvg(const CropSet& set, const EvalResult& r);
 // A reliability diagram: accuracy against confidence in 10 bins, for each named set.
 std::string ReliabilitySvg(const std::vector<std::pair<std::string, Calibration>>& sets);
