@@ -1,6 +1,7 @@
 // test_annotate.cpp - the CLI's --annotate drawing (tools/annotate.cpp): stb_easy_font draws ASCII
 // 32..126 only, so labels with UTF-8 or control bytes are drawn with '?' in their place (under
-// ASan, a byte outside that range would read outside stb_easy_font's tables).
+// ASan, a byte outside that range would read outside stb_easy_font's tables); a tag stays inside
+// the photo.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -11,13 +12,13 @@
 namespace fm {
 namespace {
 
-Image Annotated(const std::string& label) {
+Image Annotated(const std::string& label, float x0 = 40) {
   Image image;
   image.width = 240;
   image.height = 160;
   image.rgb.assign(size_t(240 * 160 * 3), 90);
   Face face;
-  face.det = {40, 60, 120, 140, 0.9f, {}};
+  face.det = {x0, 60, x0 + 80, 140, 0.9f, {}};
   face.label = 0;
   face.probs = {0.75f};
   AnnotateFaces(&image, {face}, {label});
@@ -38,6 +39,21 @@ TEST(Annotate, LabelsOutsidePrintableAsciiAreDrawnAsQuestionMarks) {
     EXPECT_TRUE(got.rgb == want.rgb) << c.second;
     EXPECT_FALSE(got.rgb == Annotated("").rgb) << c.second << ": the tag is drawn";
   }
+}
+
+// A face at the photo's right edge gets its whole tag, moved left: as many text (white) pixels as
+// the same tag drawn in the open.
+TEST(Annotate, TagAtTheRightEdgeIsMovedInsideThePhoto) {
+  auto white = [](const Image& im) {
+    int n = 0;
+    for (size_t i = 0; i + 2 < im.rgb.size(); i += 3)
+      n += im.rgb[i] == 255 && im.rgb[i + 1] == 255 && im.rgb[i + 2] == 255;
+    return n;
+  };
+  const std::string label = "a long label for the tag";
+  const int open = white(Annotated(label, 10)), edge = white(Annotated(label, 155));
+  ASSERT_GT(open, 0);
+  EXPECT_EQ(edge, open);
 }
 
 }  // namespace

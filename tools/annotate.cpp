@@ -105,8 +105,11 @@ void AnnotateFaces(Image* image, const std::vector<Face>& faces,
       if (ch == '_') ch = ' ';
     const int tw = stb_easy_font_width(&t[0]) * scale, th = 12 * scale;
     const int ty = y0 - th - line >= 0 ? y0 - th - line : y1 + line;
-    FillRect(image, x0, ty, x0 + tw + 4 * scale, ty + th, c);
-    DrawText(image, x0 + 2 * scale, ty + 2 * scale, scale, t, {255, 255, 255});
+    // The tag stays inside the photo (as the page does): a face at the right edge gets its tag
+    // moved left rather than cut.
+    const int tx = std::max(0, std::min(x0, image->width - tw - 4 * scale));
+    FillRect(image, tx, ty, tx + tw + 4 * scale, ty + th, c);
+    DrawText(image, tx + 2 * scale, ty + 2 * scale, scale, t, {255, 255, 255});
   }
 }
 

@@ -281,6 +281,18 @@ void LowerMask(const CropSet& set, size_t bare, size_t masked, float shift, uint
     }
 }
 
+void LowerMaskPools(const CropSet& set, const std::vector<size_t>& indices,
+                    std::vector<size_t>* bare, std::vector<size_t>* masked) {
+  bare->clear();
+  masked->clear();
+  for (size_t i : indices) {
+    const Sample& s = set.samples[i];
+    if (s.source == kMaskedFaceNet || s.face_px < 24) continue;
+    if (s.label == kWithoutMask) bare->push_back(i);
+    if (s.label == kWithMask) masked->push_back(i);
+  }
+}
+
 namespace {
 
 // The augmented (or exact) crop in 0..255 floats; partner >= 0: `index` is a bare face that gets

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "common.h"
 #include "dataset.h"
@@ -65,5 +66,10 @@ void MakeAugmentedRgb(const CropSet& set, size_t index, const AugmentOptions& au
 // The mask is the non-skin part of the masked face's lower-face ellipse, cut off where the bare
 // face's chin ends.
 void LowerMask(const CropSet& set, size_t bare, size_t masked, float shift, uint8_t* out);
+
+// The partners LowerMask draws from, among `indices`: real bare and real masked faces (not
+// MaskedFace-Net's template masks) at least 24 px wide, enough to show a nose.
+void LowerMaskPools(const CropSet& set, const std::vector<size_t>& indices,
+                    std::vector<size_t>* bare, std::vector<size_t>* masked);
 
 }  // namespace fm::train

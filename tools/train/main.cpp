@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <numeric>
 #include <string>
 
 #include "common.h"
@@ -296,13 +297,9 @@ int main(int argc, char** argv) {
     std::vector<uint8_t> crop(size_t(sz * sz * 3));
     fm::train::Rng rng(fo.seed);
     // --lowered N: the first N tiles are lowered-mask composites (augment.h LowerMask).
-    std::vector<size_t> bare, masked;
-    for (size_t i = 0; i < set.samples.size(); ++i) {
-      const auto& smp = set.samples[i];
-      if (smp.source == fm::train::kMaskedFaceNet || smp.face_px < 24) continue;
-      if (smp.label == fm::train::kWithoutMask) bare.push_back(i);
-      if (smp.label == fm::train::kWithMask) masked.push_back(i);
-    }
+    std::vector<size_t> all(set.samples.size()), bare, masked;
+    std::iota(all.begin(), all.end(), size_t(0));
+    fm::train::LowerMaskPools(set, all, &bare, &masked);
     for (int k = 0; k < count; ++k) {
       size_t idx = rng.Next() % set.samples.size();
       long partner = -1;

@@ -116,15 +116,10 @@ Status Fit(const FitOptions& o) {
   if (train.empty() || val.empty()) return Errorf("no training or validation crops in the cache");
   int counts[kNumClasses] = {};
   for (size_t i : train) counts[set.samples[i].label]++;
-  // Synthetic incorrectly worn masks: real bare faces x real masks (not MaskedFace-Net's template),
-  // faces wide enough to show a nose. Entry k of an epoch is order value set.samples.size() + k.
+  // Synthetic incorrectly worn masks (augment.h LowerMask). Entry k of an epoch is order value
+  // set.samples.size() + k.
   std::vector<size_t> bare, masked;
-  for (size_t i : train) {
-    const Sample& s = set.samples[i];
-    if (s.source == kMaskedFaceNet || s.face_px < 24) continue;
-    if (s.label == kWithoutMask) bare.push_back(i);
-    if (s.label == kWithMask) masked.push_back(i);
-  }
+  LowerMaskPools(set, train, &bare, &masked);
   const int lowered = bare.empty() || masked.empty() ? 0 : o.lowered;
   counts[kIncorrect] += lowered;
   const size_t n_real = set.samples.size();
@@ -455,18 +450,19 @@ Status EvalWithEngine(std::shared_ptr<const Graph> graph, const CropSet& set, Ba
   return Status::Ok();
 }
 
-double Calibration::Ece(int bins) const {
-  if (top.empty()) return 0;
-  std::vector<double> conf(static_cast<size_t>(bins)), acc(static_cast<size_t>(bins));
-  std::vector<int> n(static_cast<size_t>(bins));
+std::vector<Calibration::Bin> Calibration::Bins(int bins) const {
+  std::vector<Bin> out(static_cast<size_t>(bins));
   for (size_t i = 0; i < top.size(); ++i) {
-    const size_t b = size_t(std::min(bins - 1, std::max(0, int(top[i] * float(bins)))));
-    conf[b] += top[i], acc[b] += right[i], n[b]++;
+    Bin& b = out[size_t(std::min(bins - 1, std::max(0, int(top[i] * float(bins)))))];
+    b.n++, b.right += right[i], b.confidence += top[i];
   }
+  return out;
+}
+
+double Calibration::Ece(int bins) const {
   double ece = 0;
-  for (size_t b = 0; b < size_t(bins); ++b)
-    if (n[b]) ece += std::fabs(acc[b] - conf[b]) / double(top.size());
-  return ece;
+  for (const Bin& b : Bins(bins)) ece += std::fabs(b.right - b.confidence);
+  return top.empty() ? 0 : ece / double(top.size());
 }
 
 void Calibration::Split(float cut, int* sure, double* sure_acc, int* unsure,
@@ -483,14 +479,11 @@ void Calibration::Split(float cut, int* sure, double* sure_acc, int* unsure,
 }
 
 float UnsureBelow(const Calibration& c) {
-  int n[10] = {}, right[10] = {};
-  for (size_t i = 0; i < c.top.size(); ++i) {
-    const int b = std::min(9, std::max(0, int(c.top[i] * 10.f)));
-    n[b]++, right[b] += c.right[i];
-  }
+  const std::vector<Calibration::Bin> bins = c.Bins(10);
   int cut = 10;  // lowest bin from which every populated bin up is >= 90% right
   for (int b = 9; b >= 5; --b) {
-    if (n[b] >= 5 && right[b] < 0.9 * n[b]) break;
+    const Calibration::Bin& bin = bins[size_t(b)];
+    if (bin.n >= 5 && bin.right < 0.9 * bin.n) break;
     cut = b;
   }
   return std::min(0.9f, float(cut) / 10.f);
@@ -587,12 +580,7 @@ std::string ReliabilitySvg(const std::vector<std::pair<std::string, Calibration>
   for (size_t k = 0; k < sets.size(); ++k) {
     const Calibration& c = sets[k].second;
     const int x0 = pad + int(k) * (w + pad + gap), y0 = pad;
-    std::vector<double> acc(bins), conf(bins);
-    std::vector<int> n(bins);
-    for (size_t i = 0; i < c.top.size(); ++i) {
-      const size_t b = size_t(std::min(bins - 1, std::max(0, int(c.top[i] * float(bins)))));
-      acc[b] += c.right[i], conf[b] += c.top[i], n[b]++;
-    }
+    const std::vector<Calibration::Bin> bin = c.Bins(bins);
     char title[200];
     std::snprintf(title, sizeof title, "%s: ECE %.3f (n=%zu)", sets[k].first.c_str(), c.Ece(),
                   c.top.size());
@@ -602,13 +590,13 @@ std::string ReliabilitySvg(const std::vector<std::pair<std::string, Calibration>
     o << "<line x1='" << x0 << "' y1='" << y0 + h << "' x2='" << x0 + w << "' y2='" << y0
       << "' stroke='#888' stroke-dasharray='4,3'/>\n";
     for (int b = 0; b < bins; ++b) {
-      if (!n[size_t(b)]) continue;
-      const double a = acc[size_t(b)] / n[size_t(b)];
+      if (!bin[size_t(b)].n) continue;
+      const double a = bin[size_t(b)].right / bin[size_t(b)].n;
       const int bx = x0 + b * w / bins, bw = w / bins - 2, bh = int(a * h);
       o << "<rect x='" << bx + 1 << "' y='" << y0 + h - bh << "' width='" << bw << "' height='"
         << bh << "' fill='#4575b4' fill-opacity='0.75'/>\n";
       o << "<text x='" << bx + w / bins / 2 << "' y='" << y0 + h - bh - 3
-        << "' text-anchor='middle' font-size='9'>" << n[size_t(b)] << "</text>\n";
+        << "' text-anchor='middle' font-size='9'>" << bin[size_t(b)].n << "</text>\n";
     }
     for (int t = 0; t <= 10; t += 2) {
       o << "<text x='" << x0 + t * w / 10 << "' y='" << y0 + h + 15 << "' text-anchor='middle'>"

@@ -59,7 +59,12 @@ struct Calibration {
   std::vector<float> top;
   std::vector<char> right;
   void Add(float p, bool ok) { top.push_back(p), right.push_back(ok ? 1 : 0); }
-  double Ece(int bins = 10) const;  // expected calibration error over equal-width bins
+  struct Bin {
+    int n = 0;
+    double right = 0, confidence = 0;  // sums over the bin's crops
+  };
+  std::vector<Bin> Bins(int bins = 10) const;  // equal-width bins of the top probability
+  double Ece(int bins = 10) const;             // expected calibration error over those bins
   // Of the crops at or above `cut`: how many, and their accuracy; below: how many, accuracy.
   void Split(float cut, int* sure, double* sure_acc, int* unsure, double* unsure_acc) const;
 };
