@@ -12,6 +12,8 @@
 
 namespace fm {
 
+bool StbTakeOutOfMemory();  // stb_image_impl.cpp: did an stb allocation fail since the last call?
+
 namespace {
 
 Status DecodeInto(const uint8_t* data, size_t size, Image* out) {
@@ -45,7 +47,10 @@ Status DecodeInto(const uint8_t* data, size_t size, Image* out) {
     return Status::Ok();
   }
 #endif
+  StbTakeOutOfMemory();
   stbi_uc* pixels = stbi_load_from_memory(data, int(size), &w, &h, &n, 3);
+  if (!pixels && StbTakeOutOfMemory())
+    return Errorf("image: out of memory decoding ", w, "x", h, " pixels");
   if (!pixels) return Errorf("image: cannot decode (", stbi_failure_reason(), ")");
   out->width = w;
   out->height = h;

@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include "facemask.h"
+#include "graph_builder.h"
 #include "model_format.h"
 #include "test_models.h"
 #include "test_util.h"
@@ -22,6 +25,37 @@ std::vector<uint8_t> ModelBytes() {
   EXPECT_TRUE(WriteModel(g, &bytes).ok());
   return bytes;
 }
+
+#ifdef __EMSCRIPTEN__
+// The wasm builds compile C++ exceptions as WebAssembly exceptions (-fwasm-exceptions): when the
+// memory cannot grow, a model load's std::bad_alloc reaches the C API's catch and comes back as
+// NULL + a message, and the module goes on (built without it, the module aborted).
+TEST(CApi, OutOfMemoryInWasmIsAnErrorNotAnAbort) {
+  Graph g;
+  GraphBuilder b;
+  const int32_t x = b.Input("x", Shape{1, 1024, 1024, 1});
+  const int32_t c = b.Constant("c", Shape{1, 1024, 1024, 1}, std::vector<float>(1 << 20, 0.5f));
+  ASSERT_TRUE(b.Finish({b.Op("add", "sum", {x, c})}, &g).ok());
+  std::vector<uint8_t> bytes;
+  ASSERT_TRUE(WriteModel(g, &bytes).ok());
+  // Take the memory up to its 2 GB maximum (untouched pages cost nothing), leaving < 256 KB.
+  std::vector<void*> blocks;
+  blocks.reserve(1 << 14);
+  for (size_t size = size_t(256) << 20; size >= (size_t(256) << 10); size /= 2) {
+    while (void* p = std::malloc(size)) blocks.push_back(p);
+  }
+  fm_model* m = fm_model_load(bytes.data(), bytes.size(), FM_BACKEND_REFERENCE, 1);
+  const std::string error = fm_last_error();
+  for (void* p : blocks) std::free(p);
+  EXPECT_EQ(m, nullptr);
+  EXPECT_NE(error.find("bad_alloc"), std::string::npos) << error;
+  fm_model_free(m);
+  // The module is whole: the same load now works.
+  m = fm_model_load(bytes.data(), bytes.size(), FM_BACKEND_REFERENCE, 1);
+  ASSERT_NE(m, nullptr) << fm_last_error();
+  fm_model_free(m);
+}
+#endif
 
 TEST(CApi, LoadRunAndInspect) {
   const std::vector<uint8_t> bytes = ModelBytes();
