@@ -5,7 +5,9 @@
 // - unsure.fmm / sure.fmm: MODEL_DIR/classifier.fmm with unsure_below 1 (every label a guess) and
 //   0 (none);
 // - huge.fmm: a 2^25-element zero constant stored sparse, an 8 MB file that needs 128 MB to read
-//   (for a memory limit below that).
+//   (for a memory limit below that);
+// - decoded-bomb.fmm: three of those, 384 MiB decoded, refused by the 256 MiB budget (the page's
+//   "Use your own model" e2e test).
 #include <cstdio>
 #include <string>
 
@@ -35,7 +37,19 @@ fm::Status WriteAll(const std::string& models, const std::string& out) {
   const int32_t x = b.Input("image", shape);
   const int32_t zeros = b.Constant("zeros", shape, std::vector<float>(size_t(1) << 25), true);
   FM_RETURN_IF_ERROR(b.Finish({b.Op("add", "sum", {x, zeros})}, &g));
-  return fm::WriteModelFile(g, out + "/huge.fmm");
+  FM_RETURN_IF_ERROR(fm::WriteModelFile(g, out + "/huge.fmm"));
+  // Three such constants: 384 MiB decoded from a 12 MB file, over the 256 MiB budget.
+  fm::GraphBuilder b3;
+  int32_t sum = b3.Input("image", shape);
+  for (int i = 0; i < 3; ++i) {
+    const int32_t c =
+        b3.Constant("zeros" + std::to_string(i), shape, std::vector<float>(size_t(1) << 25), true);
+    sum = b3.Op("add", "sum" + std::to_string(i), {sum, c});
+  }
+  FM_RETURN_IF_ERROR(b3.Finish({sum}, &g));
+  g.metadata["kind"] = "classifier";
+  g.metadata["labels"] = "a";
+  return fm::WriteModelFile(g, out + "/decoded-bomb.fmm");
 }
 
 }  // namespace

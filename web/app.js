@@ -190,6 +190,7 @@ const camera = {
         } catch (e) {
           frame.close();
           message($('cam-message'), e.message, true);
+          if (e.engineRestarted) continue;  // a new engine takes the next frame
           break;
         }
         if (this.canvas.width !== fw || this.canvas.height !== fh) {
@@ -247,7 +248,9 @@ function download(blob, name) {
 
 // ---- photo mode
 const photos = { done: 0, faces: 0, failed: 0 };
-const MAX_PREVIEW = 1280;  // longest side of a card's canvas; downloads are full size
+const MAX_PREVIEW = 960;  // longest side of a card's picture; downloads are full size
+// Engine refusals that mean "too large": the browser must not decode such a file either.
+const TOO_LARGE = /megapixels|exceeds the limit|largest side|files over/;
 
 function updatePhotoSummary() {
   $('photo-summary').textContent = `${photos.done} photo${photos.done === 1 ? '' : 's'}, ${photos.faces} face${photos.faces === 1 ? '' : 's'}` +
@@ -259,40 +262,57 @@ function updatePhotoSummary() {
 function newCard(file) {
   const card = document.createElement('figure');
   card.className = 'card';
-  card.innerHTML = '<canvas></canvas><figcaption><p class="count">Analysing&hellip;</p><p class="name"></p></figcaption>';
+  // The picture is a small JPEG (an <img> of a blob), not a canvas: hundreds of cards stay light.
+  card.innerHTML = '<img alt=""><figcaption><p class="count">Analysing&hellip;</p><p class="name"></p></figcaption>';
   card.querySelector('.name').textContent = file.name || 'pasted image';
   card.dataset.name = file.name || '';
   $('grid').append(card);
   return card;
 }
 
-async function decodeForDisplay(file) {
-  try { return await createImageBitmap(file, { imageOrientation: 'from-image' }); } catch { return null; }
+// The browser's decode, upright; scaled to at most MAX_PREVIEW when the size is known (w, h).
+async function decodeForDisplay(file, w = 0, h = 0) {
+  const s = w && h ? Math.min(1, MAX_PREVIEW / Math.max(w, h)) : 1;
+  const size = s < 1 ? { resizeWidth: Math.max(1, Math.round(w * s)), resizeHeight: Math.max(1, Math.round(h * s)), resizeQuality: 'medium' } : {};
+  try { return await createImageBitmap(file, { imageOrientation: 'from-image', ...size }); } catch { return null; }
+}
+
+// The card's picture: the photo with its boxes, as a JPEG of at most MAX_PREVIEW a side.
+async function previewOf(bitmap, result) {
+  const s = Math.min(1, MAX_PREVIEW / Math.max(bitmap.width, bitmap.height));
+  const canvas = new OffscreenCanvas(Math.max(1, Math.round(bitmap.width * s)), Math.max(1, Math.round(bitmap.height * s)));
+  drawResult(canvas.getContext('2d'), bitmap, result);
+  return canvas.convertToBlob({ type: 'image/jpeg', quality: 0.85 });
 }
 
 async function analysePhoto(file) {
   await ownQueue;  // the engine's start or a model switch in progress finishes first
   const card = newCard(file);
   const countEl = card.querySelector('.count');
-  let result = null;
-  const bitmap = await decodeForDisplay(file);
+  let result = null, bitmap = null, preview = null;
   try {
     if (!fm || !fm.info) throw new Error('The engine is not available.');
     try {
       result = await fm.detect(file);  // the engine decodes it (as the CLI does), EXIF applied
     } catch (e) {
-      if (!bitmap) throw e;
-      result = await fm.detect(bitmap);  // a format only the browser reads (WebP, AVIF, ...)
+      // Too large for the engine is too large for the page: the browser never decodes it.
+      if (TOO_LARGE.test(e.message) || e.engineRestarted || !fm.info) throw e;
+      bitmap = await decodeForDisplay(file);  // a format only the browser reads (WebP, AVIF, ...)
+      if (!bitmap) throw Object.assign(new Error('Not a supported image (or the file is damaged).'), { unreadable: true });
+      result = await fm.detect(bitmap);
     }
+    if (!bitmap) bitmap = await decodeForDisplay(file, result.width, result.height);
+    if (bitmap) preview = await previewOf(bitmap, result);
   } catch (e) {
     card.classList.add('error');
-    countEl.textContent = bitmap ? `Could not analyse: ${e.message.replace(/^facemask: /, '')}`
-      : 'Not a supported image (or the file is damaged).';
+    countEl.textContent = e.unreadable ? e.message : `Could not analyse: ${e.message.replace(/^facemask: /, '')}`;
     card.dataset.error = '1';
     photos.failed++;
     updatePhotoSummary();
-    card.querySelector('canvas').remove();
+    card.querySelector('img').remove();
     return;
+  } finally {
+    if (bitmap) bitmap.close();
   }
   const c = counts(result);
   card.result = result;
@@ -304,19 +324,16 @@ async function analysePhoto(file) {
   }
   card.dataset.faces = c.faces;
   for (const k of ['with_mask', 'without_mask', 'mask_worn_incorrectly', 'unsure']) card.dataset[k] = c[k];
-  const canvas = card.querySelector('canvas');
-  if (bitmap) {
-    const s = Math.min(1, MAX_PREVIEW / Math.max(bitmap.width, bitmap.height));
-    canvas.width = Math.round(bitmap.width * s);
-    canvas.height = Math.round(bitmap.height * s);
-    drawResult(canvas.getContext('2d'), bitmap, result);
-    bitmap.close();
+  const img = card.querySelector('img');
+  if (preview) {
+    img.src = URL.createObjectURL(preview);
+    img.alt = `${file.name || 'photo'}: ${summary(result)}`;
     const btn = document.createElement('button');
     btn.textContent = 'Download annotated';
     btn.onclick = () => downloadAnnotated(file, result);
     card.querySelector('figcaption').append(btn);
   } else {
-    canvas.remove();
+    img.remove();
   }
   photos.done++;
   photos.faces += c.faces;
@@ -349,21 +366,47 @@ document.addEventListener('paste', (e) => {
   const files = [...(e.clipboardData ? e.clipboardData.files : [])];
   if (files.length) { e.preventDefault(); addFiles(files); }
 });
-window.facemaskPage = { addFiles, camera };  // for tests and the console
+window.facemaskPage = { addFiles, camera, engine: () => fm };  // for tests and the console
 
 // ---- offline: the service worker caches every asset (not from file://). It also makes the page
 // cross-origin isolated (for the threads build) when the host sends no COOP/COEP, but only for
 // pages it serves: on the first visit, when threads would be used (>= 4 cores, or ?threads=2..4),
-// the engine waits (up to 10 s) for it to take control, then the page reloads, once per tab
-// (sessionStorage); ?coi=0 opts out. On 2 cores the first visit starts at once, single-threaded.
-// Otherwise it is registered 2 s after the engine is ready: its install downloads every asset, which
-// on a first visit must not compete with the engine's start and the first result.
+// the engine waits (up to 10 s, not at all once its install failed) for it to take control, then
+// the page reloads, once per tab (sessionStorage); ?coi=0 opts out. On 2 cores the first visit
+// starts at once, single-threaded. Otherwise it is registered 2 s after the engine is ready: its
+// install downloads every asset, which on a first visit must not compete with the engine's start.
+// Updates: a new version waits while this tab runs the old one (one version per tab); the page
+// offers "Reload to update", which activates it, and every tab of the page then reloads.
 const swUsable = () => 'serviceWorker' in navigator && location.protocol.startsWith('http') && !globalThis.__FACEMASK_INLINE__;
+let hadController = swUsable() && !!navigator.serviceWorker.controller;
+if (swUsable()) {
+  navigator.serviceWorker.addEventListener('controllerchange', () => {
+    if (hadController) location.reload();  // a new version took over: load all of it
+    hadController = true;
+  });
+}
+function offerUpdate(worker) {
+  if (!worker || !navigator.serviceWorker.controller) return;  // a first install is no update
+  body.dataset.update = 'ready';
+  $('update').hidden = false;
+  $('update-reload').onclick = () => worker.postMessage('skip-waiting');
+}
 function registerServiceWorker() {
   const registered = navigator.serviceWorker.register('./sw.js');
-  registered.catch((e) => console.warn('facemask: offline cache unavailable:', e.message));
+  registered.then((reg) => {
+    if (reg.waiting) offerUpdate(reg.waiting);
+    reg.addEventListener('updatefound', () => {
+      const w = reg.installing;
+      if (w) w.addEventListener('statechange', () => { if (w.state === 'installed') offerUpdate(w); });
+    });
+  }, (e) => console.warn('facemask: offline cache unavailable:', e.message));
   return registered;
 }
+// Resolves false as soon as the worker being installed fails (e.g. a mixed deployment).
+const installFailed = (reg) => new Promise((resolve) => {
+  const w = reg.installing || reg.waiting;
+  if (w) w.addEventListener('statechange', () => { if (w.state === 'redundant') resolve(false); });
+});
 async function serviceWorker() {
   if (!swUsable()) return;
   const sw = navigator.serviceWorker;
@@ -375,7 +418,7 @@ async function serviceWorker() {
   const registered = registerServiceWorker();
   const controlled = await Promise.race([
     new Promise((resolve) => sw.addEventListener('controllerchange', () => resolve(true), { once: true })),
-    registered.then(() => new Promise((resolve) => setTimeout(resolve, 10000, false)), () => false),
+    registered.then((reg) => Promise.race([installFailed(reg), new Promise((resolve) => setTimeout(resolve, 10000, false))]), () => false),
   ]);
   if (!controlled) return;
   tab.setItem('facemask-coi-reload', '1');

@@ -2,11 +2,13 @@
 """assemble.py - assembles the static site build/web/ (run by tools/build-web).
 
   assemble.py SRC_WEB_DIR MODEL_DIR SIMD_DIR NOSIMD_DIR OUT_DIR [THREADS_DIR]
+  assemble.py --service-worker SRC_WEB_DIR OUT_DIR   (refills OUT_DIR/sw.js for OUT_DIR's files)
 
 Copies the page (web/*.html, *.js, *.css), the two engine builds (facemask-engine-{simd,nosimd}
 .{js,wasm}), the threads build from THREADS_DIR when given (facemask-engine-simd-threads.{js,wasm,
 worker.js}: used only on cross-origin isolated pages; not in the single file) and every model/*.fmm (into models/, with models/models.json naming the detector and
-the classifier, if any); fills in sw.js (cache version = hash of everything, asset list); then writes
+the classifier, if any); fills in sw.js (every asset with its SHA-256; cache version = a hash of
+them); then writes
 facemask-single.html: the same page in one file for file:// (scripts, wasm and models inlined;
 modules and the worker started from blob: URLs; a CSP with the inline scripts' hashes).
 """
@@ -64,27 +66,33 @@ def main(src, model_dir, simd_dir, nosimd_dir, out, threads_dir=None):
         # app.js first: a browser opens 6 connections per host, and the models must not hold it up.
         fp.write(html.replace(tag, "\n".join([tag] + hints)))
 
-    # Service worker: every file (the single-file page is written after this and not cached: it is
-    # for file://), and a version that changes with any of them.
-    assets = []
+    version = write_service_worker(src, out)
+    single(out, manifest, models)
+    print(f"assemble: {out} (version {version}; models: {', '.join(models) or 'none'})")
+
+
+def write_service_worker(src, out):
+    """Fills SRC/sw.js into OUT/sw.js: ASSETS = every file of OUT (but sw.js and the single-file
+    page, which is for file://) with its SHA-256; VERSION = a hash of them all. Returns VERSION."""
+    assets = {}
     for root, _, files in os.walk(out):
         for f in files:
-            assets.append(os.path.relpath(os.path.join(root, f), out).replace(os.sep, "/"))
-    assets.sort()
+            rel = os.path.relpath(os.path.join(root, f), out).replace(os.sep, "/")
+            if rel in ("sw.js", "facemask-single.html"):
+                continue
+            with open(os.path.join(out, rel), "rb") as fp:
+                assets[rel] = hashlib.sha256(fp.read()).hexdigest()
+    assets = dict(sorted(assets.items()))
     h = hashlib.sha256()
-    for a in assets:
-        h.update(a.encode() + b"\0")
-        with open(os.path.join(out, a), "rb") as fp:
-            h.update(fp.read())
+    for a, digest in assets.items():
+        h.update(a.encode() + b"\0" + digest.encode())
     version = h.hexdigest()[:12]
     with open(os.path.join(src, "sw.js")) as fp:
         sw = fp.read()
-    sw = sw.replace("'__FM_VERSION__'", json.dumps(version)).replace("__FM_ASSETS__", json.dumps(assets))
+    sw = sw.replace("'__FM_VERSION__'", json.dumps(version)).replace("__FM_ASSETS__", json.dumps(assets, indent=1))
     with open(os.path.join(out, "sw.js"), "w") as fp:
         fp.write(sw)
-
-    single(out, manifest, models)
-    print(f"assemble: {out} (version {version}; models: {', '.join(models) or 'none'})")
+    return version
 
 
 def read(out, name, mode="r"):
@@ -159,6 +167,9 @@ def single(out, manifest, models):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--service-worker":  # refill OUT/sw.js (tests)
+        print(write_service_worker(sys.argv[2], sys.argv[3]))
+        sys.exit(0)
     if len(sys.argv) not in (6, 7):
         raise SystemExit(__doc__)
     main(*sys.argv[1:])

@@ -7,7 +7,10 @@
 //   fm.destroy();
 //
 // It validates its arguments and turns every engine failure into an Error with a message; it
-// never lets a wasm trap escape. Calls to detect() are queued and run one at a time.
+// never lets a wasm trap escape. Calls to detect() are queued and run one at a time. If the engine
+// crashes (a trap or an abort: a bug, not a bad image), the detect() it was running rejects, a new
+// worker with a new engine takes over (fm.restarts counts them) and the next detect() runs there;
+// after 3 crashes in a row without a good result the instance fails for good.
 // Assets (worker.js, facemask-engine-{simd,nosimd,simd-threads}.{js,wasm}, models/) are found next
 // to this file, or under options.baseUrl; the single-file page supplies them inline instead (and
 // has no threads build).
@@ -16,6 +19,9 @@
 const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1,
   0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
 const MAX_SIDE = 16384;
+const MAX_PIXELS = 40000000;        // as the engine (engine/image.h): checked before any copy
+const MAX_FILE_BYTES = 128 << 20;   // encoded files: larger ones are refused before reading them
+const MAX_CRASHES_IN_A_ROW = 3;
 const MAX_DETECT_EVERY = 30;  // as fm_pipeline_set_detect_every (engine/facemask.h)
 
 // threads: the page may use the threads build (SIMD, shared memory: needs SharedArrayBuffer,
@@ -62,6 +68,9 @@ function isInstance(x, name) {
 function checkSize(w, h, what) {
   if (!(w > 0 && h > 0)) throw fail(`${what} has no pixels (${w}x${h}); is it loaded, or closed?`);
   if (w > MAX_SIDE || h > MAX_SIDE) throw fail(`${what} is ${w}x${h}; the largest side allowed is ${MAX_SIDE}`);
+  if (w * h > MAX_PIXELS) {
+    throw fail(`${what} is ${w}x${h} = ${(w * h / 1e6).toFixed(1)} megapixels; the limit is ${MAX_PIXELS / 1e6} megapixels`);
+  }
 }
 
 async function fetchBytes(url, what) {
@@ -112,7 +121,8 @@ async function start(self, options, inline, flavor, threads) {
     init.wasmUrl = new URL(`facemask-engine-${flavor}.wasm`, base).href;
   }
   if (self._state !== 'loading') return self._started;  // failed or destroyed meanwhile
-  self._worker.postMessage(init, [detector, ...(classifier ? [classifier] : []), ...(imageClassifier ? [imageClassifier] : [])]);
+  self._init = init;  // kept (the worker gets copies): a restarted engine gets the same models
+  self._postInit();
   return self._started;
 }
 
@@ -128,6 +138,10 @@ class FaceMask {
     this._queue = Promise.resolve();
     this._nextId = 1;
     this._error = null;
+    this.restarts = 0;         // engines that crashed and were replaced (see above)
+    this._crashesInARow = 0;
+    this._restarting = null;   // Promise while a new engine starts after a crash
+    this._onRestarted = null;
     this._started = new Promise((res, rej) => { this._onReady = res; this._onFatal = rej; });
     this._started.catch(() => {});
     const support = wasmSupport();
@@ -135,10 +149,10 @@ class FaceMask {
     try { threads = threadCount(options, support); } catch (e) { threads = e; }  // start() rejects with it
     const flavor = !support ? null : threads > 1 ? 'simd-threads' : support.simd && options.simd !== false ? 'simd' : 'nosimd';
     // The single-file page has the worker inline: a classic script (file:// forbids module workers).
-    this._worker = inline
+    this._newWorker = () => (inline
       ? new Worker(URL.createObjectURL(new Blob([inline.workerSource(flavor || 'nosimd')], { type: 'text/javascript' })))
-      : new Worker(new URL('worker.js', new URL(options.baseUrl || '.', import.meta.url)), { type: 'module' });
-    this._worker.onmessage = (e) => this._message(e.data);
+      : new Worker(new URL('worker.js', new URL(options.baseUrl || '.', import.meta.url)), { type: 'module' }));
+    this._load = null;
     // The engine's download and compilation start now, beside the models' download in start().
     if (flavor && !(threads instanceof Error)) {
       const load = { type: 'load', threads,
@@ -150,19 +164,72 @@ class FaceMask {
         load.engineUrl = new URL(`facemask-engine-${flavor}.js`, base).href;
         load.wasmUrl = new URL(`facemask-engine-${flavor}.wasm`, base).href;
       }
-      this._worker.postMessage(load);
+      this._load = load;
     }
-    this._worker.onerror = (e) => {
-      e.preventDefault();
-      this._die(fail(`the worker failed: ${e.message || 'could not start it (module workers unsupported?)'}`));
-    };
+    this._spawn();
     this.ready = start(this, options, inline, flavor, threads).then(
       (info) => { if (this._state === 'loading') { this._state = 'ready'; this.info = info; } return this; },
       (err) => { const e = err.message && err.message.startsWith('facemask:') ? err : fail(err.message || err); this._die(e); throw e; });
     this.ready.catch(() => {});  // callers see the error when they await fm.ready or call detect()
   }
 
+  // A worker, its 'load' sent (the engine starts downloading and compiling at once).
+  _spawn() {
+    const worker = this._newWorker();
+    this._worker = worker;
+    worker.onmessage = (e) => { if (worker === this._worker) this._message(e.data); };
+    worker.onerror = (e) => {
+      e.preventDefault();
+      if (worker === this._worker) this._die(fail(`the worker failed: ${e.message || 'could not start it (module workers unsupported?)'}`));
+    };
+    if (this._load) worker.postMessage(this._load);
+  }
+
+  // 'init' with copies of the models (the originals stay for a restart).
+  _postInit() {
+    const init = { ...this._init };
+    const transfer = [];
+    for (const k of ['detector', 'classifier', 'imageClassifier']) {
+      if (init[k]) transfer.push(init[k] = init[k].slice(0));
+    }
+    this._worker.postMessage(init, transfer);
+  }
+
+  // The engine crashed running msg.id: that call rejects; a new worker and engine take over.
+  _crashed(msg) {
+    const why = String(msg.error || 'unknown').slice(0, 300);
+    if (this._state !== 'ready' || this._restarting) {  // while starting: no engine to go back to
+      this._die(fail(`the engine crashed while starting (${why})`));
+      return;
+    }
+    // Every call in flight went to the dead worker: each rejects (at most one: calls are queued).
+    const pending = [...this._pending.values()];
+    this._pending.clear();
+    if (++this._crashesInARow >= MAX_CRASHES_IN_A_ROW) {
+      const err = fail(`the engine crashed ${this._crashesInARow} times in a row (last: ${why}); reload the page`);
+      for (const p of pending) p.reject(err);
+      this._die(err);
+      return;
+    }
+    this.restarts++;
+    console.warn(`facemask: the engine crashed (${why}); starting a new one`);
+    for (const p of pending) {
+      p.reject(Object.assign(fail(`the engine crashed on this image (${why}); a new engine takes the next one`), { engineRestarted: true }));
+    }
+    this._worker.terminate();
+    this._restarting = new Promise((resolve) => { this._onRestarted = resolve; });
+    this._spawn();
+    this._postInit();
+  }
+
   _message(msg) {
+    if (msg.type === 'crashed') return this._crashed(msg);
+    if (this._restarting && (msg.type === 'ready' || msg.type === 'fatal')) {
+      if (msg.type === 'fatal') this._die(fail(`the engine did not restart: ${msg.error}`));
+      this._restarting = null;
+      this._onRestarted();
+      return;
+    }
     // info.flavor is the instruction set ('simd' also for the threads build); info.threads says which build.
     if (msg.type === 'ready') this._onReady({ version: msg.version, flavor: msg.flavor.replace('-threads', ''), threads: msg.threads, classifier: msg.classifier, imageClassifier: msg.imageClassifier, tracking: msg.tracking, startup: msg.startup });
     else if (msg.type === 'fatal') this._onFatal(fail(`the engine did not start: ${msg.error}`));
@@ -172,6 +239,7 @@ class FaceMask {
       this._pending.delete(msg.id);
       if (msg.error) p.reject(fail(`the engine could not process this image: ${msg.error}`));
       else {
+        this._crashesInARow = 0;
         this.lastTiming = { engineMs: msg.engineMs, totalMs: msg.totalMs };
         this.wasmHeapBytes = msg.heapBytes;
         this.wasmHeapUsed = msg.heapUsed;
@@ -188,6 +256,7 @@ class FaceMask {
     this._onFatal(err);
     for (const p of this._pending.values()) p.reject(err);
     this._pending.clear();
+    if (this._restarting) { this._restarting = null; this._onRestarted(); }
   }
 
   _check() {
@@ -218,6 +287,8 @@ class FaceMask {
     const run = async () => {
       this._check();
       const msg = await prepared;
+      while (this._restarting) await this._restarting;  // a crashed engine is being replaced
+      this._check();
       msg.type = 'detect';
       msg.id = this._nextId++;
       msg.track = !!options.track;
@@ -263,9 +334,11 @@ class FaceMask {
       checkSize(src.width, src.height, 'the canvas');
     } else if (isInstance(src, 'Blob')) {
       if (src.size === 0) throw fail(`the file${src.name ? ` '${src.name}'` : ''} is empty`);
+      if (src.size > MAX_FILE_BYTES) throw fail(`the file${src.name ? ` '${src.name}'` : ''} is ${(src.size / 2 ** 20).toFixed(0)} MB; files over ${MAX_FILE_BYTES / 2 ** 20} MB are refused`);
       return src.arrayBuffer().then((encoded) => ({ encoded }));
     } else if (src instanceof ArrayBuffer || ArrayBuffer.isView(src)) {
       if (src.byteLength === 0) throw fail('the encoded image is empty (0 bytes)');
+      if (src.byteLength > MAX_FILE_BYTES) throw fail(`the encoded image is ${(src.byteLength / 2 ** 20).toFixed(0)} MB; files over ${MAX_FILE_BYTES / 2 ** 20} MB are refused`);
       const u8 = src instanceof ArrayBuffer ? new Uint8Array(src) : new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
       return Promise.resolve({ encoded: u8.slice().buffer });
     } else {
@@ -287,6 +360,7 @@ class FaceMask {
     }
     if (this._state === 'loading') this._onFatal(fail('destroyed before it was ready'));
     this._state = 'destroyed';
+    if (this._restarting) { this._restarting = null; this._onRestarted(); }
   }
 }
 

@@ -11,6 +11,10 @@
 //          (for leak checks: heapBytes the size of the engine's WebAssembly memory, heapUsed the
 //          bytes malloc'd in it)
 //   {type:'destroy'} -> frees the pipeline and closes the worker.
+//   {type:'crash'} (tests only) -> makes the engine read outside its memory, as a bug would.
+// A crashed engine (a wasm trap, an abort, a C++ exception no one caught) is never called again:
+// the worker answers {type:'crashed', id, error} and facemask.js starts a new worker. C++ errors,
+// out of memory included, come back as ordinary errors (the engine is built with wasm exceptions).
 // Frames arrive transferred: a VideoFrame is copied as RGBA straight into one reused buffer in the
 // wasm heap; an ImageBitmap is drawn to one OffscreenCanvas to read its RGBA, then copied there.
 
@@ -19,6 +23,10 @@ let pipeline = 0;      // fm_pipeline*
 let wholeImage = 0;    // fm_classifier* (a user's whole-photo classifier), or 0
 let buf = 0, bufSize = 0;  // reused pixel / file buffer in the wasm heap
 let canvas = null, ctx = null;
+let aborted = null;    // the engine's abort message, once it aborted
+let initialized = null;  // resolves when 'init' is done
+// Photos: a pixel or file buffer larger than this is freed after the photo (camera frames reuse it).
+const KEEP_BUFFER_BYTES = 16 << 20;
 
 const lastError = () => M.UTF8ToString(M._fm_last_error());
 
@@ -60,6 +68,7 @@ async function instantiate(msg) {
   return factory({
     print: (s) => console.log('[engine]', s),
     printErr: (s) => console.warn('[engine]', s),
+    onAbort: (what) => { aborted = String(what || 'aborted'); },
     // The wasm, and (threads build) the pthread worker script next to the engine's JS; a blob:
     // module has no directory to resolve against.
     locateFile: (path) => (path.endsWith('.wasm') ? msg.wasmUrl || path : new URL(path, msg.engineUrl).href),
@@ -120,6 +129,24 @@ async function init(msg) {
     // ms spent waiting for the engine (after the models arrived) and creating the pipeline
     startup: { engineWaitMs: t1 - t0, pipelineMs: performance.now() - t1 },
   });
+}
+
+// After a photo: give back a large buffer and the canvas (the wasm memory itself cannot shrink,
+// but freed memory is reused by the next photo instead of growing it again).
+function releasePhotoMemory() {
+  if (bufSize > KEEP_BUFFER_BYTES) {
+    M._free(buf);
+    buf = bufSize = 0;
+  }
+  if (canvas && canvas.width * canvas.height * 4 > KEEP_BUFFER_BYTES) {
+    canvas.width = canvas.height = 1;
+  }
+}
+
+// Did this error come from a dead engine (trap, abort, uncaught C++ exception)?
+function crashed(err) {
+  return aborted !== null || err instanceof WebAssembly.RuntimeError ||
+    (typeof WebAssembly.Exception === 'function' && err instanceof WebAssembly.Exception);
 }
 
 function fail(e) {
@@ -210,9 +237,15 @@ onmessage = async (e) => {
     if (msg.type === 'load') {
       loadEngine(msg);
     } else if (msg.type === 'init') {
-      await init(msg);
+      await (initialized = init(msg));
     } else if (msg.type === 'detect') {
-      postMessage(await detect(msg));
+      if (aborted !== null) throw new WebAssembly.RuntimeError(aborted);
+      const reply = await detect(msg);
+      if (!msg.track) releasePhotoMemory();
+      postMessage(reply);
+    } else if (msg.type === 'crash') {
+      await initialized;
+      M._fm_pipeline_run_pixels(pipeline, 0xfffff000, 64, 64, 4, 256);  // far outside the heap: a trap
     } else if (msg.type === 'destroy') {
       if (pipeline) M._fm_pipeline_free(pipeline);
       if (wholeImage) M._fm_classifier_free(wholeImage);
@@ -221,6 +254,12 @@ onmessage = async (e) => {
       close();
     }
   } catch (err) {
+    if (M && crashed(err)) {
+      const why = aborted || String((err && err.message) || err || 'unknown');
+      aborted = aborted || why;
+      postMessage({ type: 'crashed', id: msg.id, during: msg.type, error: why });
+      return;
+    }
     if (msg.type === 'detect') postMessage({ type: 'result', id: msg.id, error: String(err && err.message || err) });
     else fail(err);
   }

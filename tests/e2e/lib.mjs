@@ -29,18 +29,20 @@ export const cameraFlags = (y4m) => ['--use-fake-ui-for-media-stream', '--use-fa
   `--use-file-for-fake-video-capture=${y4m}`];
 
 // A static server for `dir` under the URL path `sub` (e.g. /some/sub/path/: proves the page's URLs
-// are relative). Resolves to the listening server (127.0.0.1, a free port).
+// are relative); a directory serves its index.html. Resolves to the listening server (127.0.0.1, a
+// free port). cacheControl: the Cache-Control header of every response (default no-cache).
 const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json',
   '.wasm': 'application/wasm', '.fmm': 'application/octet-stream', '.png': 'image/png' };
-export function serveStatic(dir, sub) {
+export function serveStatic(dir, sub, { cacheControl = 'no-cache' } = {}) {
   const server = http.createServer((req, res) => {
     const u = new URL(req.url, 'http://x');
     let rel = decodeURIComponent(u.pathname);
     if (!rel.startsWith(sub)) { res.writeHead(404).end(); return; }
     rel = rel.slice(sub.length) || 'index.html';
-    const file = path.join(dir, rel);
+    let file = path.join(dir, rel);
+    if (file.startsWith(dir) && fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
     if (!file.startsWith(dir) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) { res.writeHead(404).end(); return; }
-    res.writeHead(200, { 'Content-Type': MIME[path.extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-cache' });
+    res.writeHead(200, { 'Content-Type': MIME[path.extname(file)] || 'application/octet-stream', 'Cache-Control': cacheControl });
     fs.createReadStream(file).pipe(res);
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
