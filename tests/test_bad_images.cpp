@@ -27,6 +27,8 @@ const Case kCases[] = {
     {"empty.jpg", "image: the file is empty", 0, 0, 0},
     {"truncated.jpg", "image: cannot decode", 0, 0, 0},
     {"text_named_as.png", "image: not a supported image", 0, 0, 0},
+    // found by fuzz_image: stb 2.27 wrote past its Huffman table (UBSan: index 257 of [257])
+    {"jpeg-huffman-overflow.jpg", "image: corrupt JPEG (a Huffman table of", 0, 0, 0},
     {"huge_dimensions.png", "image: 30000x30000 exceeds the limit of 40000000 pixels", 0, 0, 0},
     {"1x1.png", nullptr, 1, 1, 0},
     {"png_named_as.jpg", nullptr, 206, 108, 0.5f},

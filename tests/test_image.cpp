@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #define STBI_WRITE_NO_STDIO
 #include <stb/stb_image_write.h>
@@ -95,6 +96,26 @@ TEST(Image, PixelsFromRgbaWithStride) {
   EXPECT_EQ(ImageFromPixels(rgba, 0, 2, 4, 12, &img).message().rfind("pixels: size 0x2", 0), 0u);
   EXPECT_EQ(ImageFromPixels(rgba, 2, 2, 2, 12, &img).message(),
             "pixels: channels must be 3 or 4, got 2");
+}
+
+// Camera frames: the same size again reuses the buffer (no allocation per frame); a small
+// picture after a big one gives the big buffer back.
+TEST(Image, PixelsReuseTheBufferButNotABigOne) {
+  std::vector<uint8_t> big(size_t(1500) * 1500 * 4, 9), small(size_t(64) * 48 * 4, 7);
+  Image img;
+  ASSERT_TRUE(ImageFromPixels(small.data(), 64, 48, 4, 64 * 4, &img).ok());
+  const uint8_t* first = img.rgb.data();
+  ASSERT_TRUE(ImageFromPixels(small.data(), 64, 48, 4, 64 * 4, &img).ok());
+  EXPECT_EQ(img.rgb.data(), first);
+  EXPECT_EQ(img.rgb[0], 7);
+  ASSERT_TRUE(ImageFromPixels(big.data(), 1500, 1500, 4, 1500 * 4, &img).ok());
+  EXPECT_GE(img.rgb.capacity(), size_t(1500) * 1500 * 3);
+  ASSERT_TRUE(ImageFromPixels(small.data(), 64, 48, 4, 64 * 4, &img).ok());
+  EXPECT_EQ(img.rgb.size(), size_t(64) * 48 * 3);
+  EXPECT_LT(img.rgb.capacity(), size_t(1) << 21);
+  EXPECT_FALSE(ImageFromPixels(small.data(), 0, 48, 4, 64 * 4, &img).ok());
+  EXPECT_EQ(img.width, 0);
+  EXPECT_TRUE(img.rgb.empty());
 }
 
 TEST(Image, IdentityWarpCopiesPixels) {
