@@ -11,6 +11,7 @@
 #include "results_json.h"
 #include "runtime.h"
 #include "tracker.h"
+#include "version.h"
 #include "whole_image.h"
 
 struct fm_model {
@@ -133,7 +134,7 @@ const char* RunClassifier(fm_classifier* c) {
 extern "C" {
 
 const char* fm_version(void) {
-  return "0.1.0";
+  return FM_VERSION;
 }
 const char* fm_last_error(void) {
   return g_last_error.c_str();

@@ -32,7 +32,8 @@ export const cameraFlags = (y4m) => ['--use-fake-ui-for-media-stream', '--use-fa
 // are relative); a directory serves its index.html. Resolves to the listening server (127.0.0.1, a
 // free port). cacheControl: the Cache-Control header of every response (default no-cache).
 const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json',
-  '.wasm': 'application/wasm', '.fmm': 'application/octet-stream', '.png': 'image/png' };
+  '.wasm': 'application/wasm', '.fmm': 'application/octet-stream', '.png': 'image/png',
+  '.webmanifest': 'application/manifest+json' };
 export function serveStatic(dir, sub, { cacheControl = 'no-cache' } = {}) {
   const server = http.createServer((req, res) => {
     const u = new URL(req.url, 'http://x');

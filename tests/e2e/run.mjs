@@ -14,6 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { FLAGS, serveStatic } from './lib.mjs';
 import { soak, table } from './soak.mjs';
 import { register as registerHostile } from './hostile.mjs';
+import { register as registerPackage } from './package.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const WEB = path.join(ROOT, 'build/web');
@@ -530,6 +531,7 @@ test('no WebAssembly: a clear message instead of the engine', async () => {
 
 // ---- main
 registerHostile({ test, assert, log, watch, waitReady, uploadAndCollect, compare, want: () => want, base: () => base, PIC2, OUT });
+registerPackage({ test, assert, log, watch, waitReady, want: () => want, base: () => base, PIC2 });
 
 async function main() {
   for (const f of [path.join(WEB, 'index.html'), path.join(WEB, 'facemask-single.html'), CLI]) {
