@@ -42,8 +42,23 @@ async function startEngine(own = null) {
   }
   const simd = params.get('simd') === '0' ? false : params.get('simd') === '1' ? true : 'auto';
   const threads = /^[1-4]$/.test(params.get('threads') || '') ? Number(params.get('threads')) : 'auto';
+  // Download progress of the engine and the models, summed (the bar shows once any total is known).
+  const downloads = {};
+  const bar = $('load-progress');
+  const onProgress = ({ what, loaded, total }) => {
+    downloads[what] = { loaded, total };
+    const all = Object.values(downloads);
+    const sum = (k) => all.reduce((s, d) => s + d[k], 0);
+    if (all.some((d) => !d.total)) return;
+    const pct = Math.min(100, Math.round(100 * sum('loaded') / sum('total')));
+    bar.value = pct;
+    bar.hidden = pct >= 100 && body.dataset.engine !== 'loading';
+    body.dataset.loadProgress = pct;
+    $('engine-status').textContent = `Loading the engine… ${pct}% (${(sum('loaded') / 1e6).toFixed(1)} of ${(sum('total') / 1e6).toFixed(1)} MB)`;
+  };
+  bar.hidden = false;
   try {
-    const options = { simd, threads };
+    const options = { simd, threads, onProgress };
     if (own && own.scope === 'face') options.classifier = own.bytes.slice();
     if (own && own.scope === 'image') options.imageClassifier = own.bytes.slice();
     fm = createFaceMask(options);
@@ -54,11 +69,13 @@ async function startEngine(own = null) {
       return startEngine(null);
     }
     body.dataset.engine = 'failed';
+    bar.hidden = true;
     $('engine-status').textContent = 'Engine failed to start';
     banner(e.message);
     return;
   }
   const { flavor, classifier, version } = fm.info;
+  bar.hidden = true;
   body.dataset.engine = 'ready';
   body.dataset.flavor = flavor;
   body.dataset.threads = fm.info.threads;

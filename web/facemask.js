@@ -73,10 +73,40 @@ function checkSize(w, h, what) {
   }
 }
 
-async function fetchBytes(url, what) {
+// progress(loaded, total): called as the bytes arrive (total 0 when the server sends no
+// Content-Length), last with loaded === total.
+async function fetchBytes(url, what, progress = null) {
   const r = await fetch(url, { credentials: 'same-origin' });
   if (!r.ok) throw fail(`could not load the ${what} (${url}): HTTP ${r.status}`);
-  return r.arrayBuffer();
+  if (!progress || !r.body) {
+    const bytes = await r.arrayBuffer();
+    if (progress) progress(bytes.byteLength, bytes.byteLength);
+    return bytes;
+  }
+  const total = Number(r.headers.get('Content-Length')) || 0;
+  const chunks = [];
+  let loaded = 0;
+  for (const reader = r.body.getReader(); ;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.byteLength;
+    if (loaded < total) progress(loaded, total);
+  }
+  const out = new Uint8Array(loaded);
+  let at = 0;
+  for (const c of chunks) { out.set(c, at); at += c.byteLength; }
+  progress(loaded, loaded);
+  return out.buffer;
+}
+
+// options.onProgress({what: 'engine' | 'detector' | 'classifier', loaded, total}) -> a reporter
+// for one download; a throwing callback is the caller's bug and must not stop the load.
+function reporter(options, what) {
+  if (typeof options.onProgress !== 'function') return null;
+  return (loaded, total) => {
+    try { options.onProgress({ what, loaded, total }); } catch (e) { console.warn('facemask: onProgress threw:', e); }
+  };
 }
 
 function bytesOption(v, name) {
@@ -102,11 +132,19 @@ async function start(self, options, inline, flavor, threads) {
     return manifest;
   };
   const model = async (value, name) => {
-    if (typeof value !== 'string') return bytesOption(value, name);
+    const progress = reporter(options, name);
+    if (typeof value !== 'string') {
+      const bytes = bytesOption(value, name);
+      if (progress) progress(bytes.byteLength, bytes.byteLength);
+      return bytes;
+    }
     const m = await getManifest();
     const file = value.endsWith('.fmm') ? value : `${value}.fmm`;
     if (!m.files.includes(file)) throw fail(`no model '${file}' in this build (have: ${m.files.join(', ')})`);
-    return inline ? inline.model(file).slice().buffer : fetchBytes(new URL(`models/${file}`, base), `model ${file}`);
+    if (!inline) return fetchBytes(new URL(`models/${file}`, base), `model ${file}`, progress);
+    const bytes = inline.model(file).slice().buffer;
+    if (progress) progress(bytes.byteLength, bytes.byteLength);
+    return bytes;
   };
   let det = options.detector, cls = options.classifier;
   if (det === undefined) det = (await getManifest()).detector;
@@ -153,9 +191,10 @@ class FaceMask {
       ? new Worker(URL.createObjectURL(new Blob([inline.workerSource(flavor || 'nosimd')], { type: 'text/javascript' })))
       : new Worker(new URL('worker.js', new URL(options.baseUrl || '.', import.meta.url)), { type: 'module' }));
     this._load = null;
+    this._engineProgress = reporter(options, 'engine');
     // The engine's download and compilation start now, beside the models' download in start().
     if (flavor && !(threads instanceof Error)) {
-      const load = { type: 'load', threads,
+      const load = { type: 'load', threads, progress: typeof options.onProgress === 'function',
         poolSize: (threads - 1) * (1 + (options.classifier !== null ? 1 : 0) + (options.imageClassifier ? 1 : 0)) };
       if (inline) {
         load.wasmBytes = inline.wasm(flavor);
@@ -224,6 +263,10 @@ class FaceMask {
 
   _message(msg) {
     if (msg.type === 'crashed') return this._crashed(msg);
+    if (msg.type === 'progress') {
+      if (!this._restarting && this._engineProgress) this._engineProgress(msg.loaded, msg.total);
+      return;
+    }
     if (this._restarting && (msg.type === 'ready' || msg.type === 'fatal')) {
       if (msg.type === 'fatal') this._die(fail(`the engine did not restart: ${msg.error}`));
       this._restarting = null;
@@ -370,13 +413,18 @@ class FaceMask {
 //           imageClassifier: bytes (a whole-photo classifier: still images then also get
 //           result.image = {label, probs}), detectEvery: 1..30 (video, {track: true}: the face
 //           detector runs on every n-th frame, default 2; the frames between follow the faces it
-//           found and classify them; 1 = every frame)}. Returns at once; await .ready before
-//           detect().
+//           found and classify them; 1 = every frame), onProgress: ({what: 'engine' |
+//           'detector' | 'classifier', loaded, total}) => void as the downloads arrive (total 0
+//           when unknown; each ends with loaded === total)}. Returns at once; await .ready
+//           before detect().
 export function createFaceMask(options = {}) {
   if (options === null || typeof options !== 'object') throw new TypeError('facemask: createFaceMask(options): options must be an object');
-  const known = ['baseUrl', 'detector', 'classifier', 'imageClassifier', 'minScore', 'simd', 'threads', 'detectEvery'];
+  const known = ['baseUrl', 'detector', 'classifier', 'imageClassifier', 'minScore', 'simd', 'threads', 'detectEvery', 'onProgress'];
   for (const k of Object.keys(options)) {
     if (!known.includes(k)) throw new TypeError(`facemask: unknown option '${k}' (known: ${known.join(', ')})`);
+  }
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+    throw new TypeError('facemask: options.onProgress must be a function ({what, loaded, total}) => void');
   }
   if (options.minScore !== undefined && !(typeof options.minScore === 'number' && options.minScore >= 0 && options.minScore <= 1)) {
     throw new RangeError('facemask: options.minScore must be a number in 0..1');

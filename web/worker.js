@@ -1,7 +1,8 @@
 // worker.js - the Web Worker that owns the wasm engine (one fm_pipeline). facemask.js talks to it
 // with messages; this file only moves pixels and bytes into the wasm heap and JSON text out:
-//   {type:'load', engineUrl, wasmUrl|wasmBytes, threads, poolSize} (optional, first): starts loading
-//       and compiling the engine while the page still fetches the models
+//   {type:'load', engineUrl, wasmUrl|wasmBytes, threads, poolSize, progress} (optional, first): starts
+//       loading and compiling the engine while the page still fetches the models; with progress,
+//       {type:'progress', loaded, total} messages follow as the wasm arrives
 //   {type:'init', engineUrl, wasmUrl|wasmBytes, detector, classifier, imageClassifier, minScore,
 //    flavor, threads, detectEvery} -> {type:'ready', version, flavor, threads, classifier, imageClassifier,
 //              tracking, startup} or {type:'fatal', error}
@@ -78,9 +79,11 @@ async function instantiate(msg) {
     instantiateWasm(imports, receive) {
       const done = (r) => receive(r.instance, r.module);
       if (msg.wasmBytes) {
+        if (msg.progress) postMessage({ type: 'progress', loaded: msg.wasmBytes.byteLength, total: msg.wasmBytes.byteLength });
         WebAssembly.instantiate(msg.wasmBytes, imports).then(done, fail);
       } else {
         fetch(msg.wasmUrl, { credentials: 'same-origin' })
+          .then((r) => (msg.progress ? counted(r) : r))
           .then((r) => {
             if (!r.ok) throw new Error(`could not load ${msg.wasmUrl}: HTTP ${r.status}`);
             // Streaming compile needs Content-Type application/wasm; fall back to bytes otherwise.
@@ -93,6 +96,23 @@ async function instantiate(msg) {
       return {};
     },
   });
+}
+
+// The wasm response, its bytes counted as they stream into the compiler: {type:'progress',
+// loaded, total} messages (total 0 without Content-Length), the last with loaded === total.
+function counted(r) {
+  if (!r.ok || !r.body) return r;
+  const total = Number(r.headers.get('Content-Length')) || 0;
+  let loaded = 0;
+  const body = r.body.pipeThrough(new TransformStream({
+    transform(chunk, out) {
+      loaded += chunk.byteLength;
+      if (loaded < total) postMessage({ type: 'progress', loaded, total });
+      out.enqueue(chunk);
+    },
+    flush() { postMessage({ type: 'progress', loaded, total: loaded }); },
+  }));
+  return new Response(body, { status: r.status, statusText: r.statusText, headers: r.headers });
 }
 
 async function init(msg) {

@@ -53,6 +53,44 @@ const INDEX = `<!doctype html><meta charset="utf-8"><title>scratch app</title><l
 export function register(h) {
   const { test, assert, log, watch, waitReady, PIC2 } = h;
 
+  test('load progress: onProgress reports the engine and each model as they download, ending at their file sizes; the page shows a bar', async ({ context }) => {
+    const page = await context.newPage();
+    const w = watch(context, page);
+    await page.goto(h.base() + '?mode=photos');
+    await waitReady(page);
+    const pageProgress = await page.evaluate(() => ({ pct: document.body.dataset.loadProgress, hidden: document.getElementById('load-progress').hidden }));
+    const r = await page.evaluate(async () => {
+      const { createFaceMask } = await import('./facemask.js');
+      const events = [];
+      let bad = 'no error';
+      try { createFaceMask({ onProgress: 'yes' }); } catch (e) { bad = `${e.name}: ${e.message}`; }
+      const fm = createFaceMask({ onProgress: (p) => events.push(p), simd: true });
+      await fm.ready;
+      fm.destroy();
+      const models = await (await fetch('models/models.json')).json();
+      return { events, bad, models };
+    });
+    const web = path.join(ROOT, 'build/web');
+    const size = { engine: fs.statSync(path.join(web, 'facemask-engine-simd.wasm')).size,
+      detector: fs.statSync(path.join(web, 'models', r.models.detector)).size,
+      classifier: fs.statSync(path.join(web, 'models', r.models.classifier)).size };
+    const by = {};
+    for (const e of r.events) (by[e.what] = by[e.what] || []).push(e);
+    const summary = Object.entries(by).map(([k, v]) => `${k}: ${v.length} events, last ${v[v.length - 1].loaded}/${v[v.length - 1].total}`);
+    log(`load progress: ${summary.join('; ')}; page bar ${pageProgress.pct}% (hidden ${pageProgress.hidden}); bad option: ${r.bad}`);
+    for (const what of ['engine', 'detector', 'classifier']) {
+      const v = by[what] || [];
+      assert(v.length >= 1, `no progress for the ${what}`);
+      const last = v[v.length - 1];
+      assert(last.loaded === size[what] && last.total === size[what], `${what}: last ${last.loaded}/${last.total}, file ${size[what]}`);
+      assert(v.every((e, i) => i === 0 || e.loaded >= v[i - 1].loaded), `${what}: loaded went back`);
+    }
+    assert(/TypeError: facemask: options.onProgress must be a function/.test(r.bad), r.bad);
+    assert(pageProgress.pct === '100' && pageProgress.hidden, `page bar: ${JSON.stringify(pageProgress)}`);
+    assert(w.errors.length === 0, w.errors.join('; '));
+    await page.close();
+  });
+
   test('installable page: the web app manifest parses without errors, its icons load at their sizes, start_url opens offline', async ({ context }) => {
     const page = await context.newPage();
     const w = watch(context, page);
