@@ -242,12 +242,45 @@ const camera = {
     Object.assign(perf.dataset, { frames: this.frames, ms: ms.toFixed(2), engineMs: engineMs.toFixed(2), fps: fps.toFixed(2),
       wasmHeap: fm.wasmHeapBytes, wasmUsed: fm.wasmHeapUsed });
     $('cam-summary').dataset.faces = result.faces.length;
+    this.tally(now);
+  },
+
+  // The tally of people (fm.tally, fed by every tracked frame), redrawn at most twice a second.
+  tally(now) {
+    if (this.tallyDrawn && now - this.tallyDrawn < 500) return;
+    this.tallyDrawn = now;
+    drawTally();
   },
 
   snapshot() {
     this.canvas.toBlob((blob) => download(blob, `facemask-${new Date().toISOString().replace(/[:.]/g, '-')}.png`));
   },
 };
+
+// ---- the tally (people seen in camera mode; tally.js)
+function drawTally() {
+  if (!fm) return;
+  const s = fm.tally.summary();
+  const el = $('tally-summary');
+  const pct = (x) => `${Math.round(100 * x)}%`;
+  el.textContent = s.people === 0 ? 'none yet'
+    : `${s.people}: ${s.with_mask} masked${s.maskedShare === null ? '' : ` (${pct(s.maskedShare)})`}, ${s.without_mask} without, ` +
+      `${s.mask_worn_incorrectly} worn incorrectly${s.unsure ? `, ${s.unsure} unsure` : ''}`;
+  Object.assign(el.dataset, { people: s.people, with_mask: s.with_mask, without_mask: s.without_mask,
+    mask_worn_incorrectly: s.mask_worn_incorrectly, unsure: s.unsure });
+  const canvas = $('tally-chart'), ctx = canvas.getContext('2d');
+  const h = fm.tally.history({ minutes: 5, bucketSeconds: 10 });
+  const W = canvas.width, H = canvas.height, bw = W / h.length;
+  ctx.clearRect(0, 0, W, H);
+  ctx.fillStyle = '#8882';
+  ctx.fillRect(0, 0, W, H);
+  ctx.fillStyle = '#1a9850';
+  h.forEach((b, i) => { if (b.share !== null) ctx.fillRect(i * bw + 1, H * (1 - b.share), bw - 2, H * b.share); });
+}
+$('tally-reset').onclick = () => { if (fm) { fm.tally.reset(); drawTally(); } };
+const stamp = () => new Date().toISOString().replace(/[:.]/g, '-');
+$('tally-csv').onclick = () => fm && download(new Blob([fm.tally.toCSV()], { type: 'text/csv' }), `facemask-tally-${stamp()}.csv`);
+$('tally-json').onclick = () => fm && download(new Blob([JSON.stringify(fm.tally.toJSON(), null, 1)], { type: 'application/json' }), `facemask-tally-${stamp()}.json`);
 
 $('cam-start').onclick = () => (camera.running ? camera.stop() : camera.start($('cam-select').value));
 $('cam-select').onchange = () => camera.running && camera.start($('cam-select').value);

@@ -23,7 +23,7 @@ import struct
 import sys
 import zlib
 
-PAGE_FILES = ["index.html", "app.js", "facemask.js", "draw.js", "worker.js", "style.css"]
+PAGE_FILES = ["index.html", "app.js", "facemask.js", "tally.js", "draw.js", "worker.js", "style.css"]
 FLAVORS = ["simd", "nosimd"]
 DETECTORS = ["detector.fmm", "blazeface-full.fmm", "blazeface-short.fmm"]  # preference order
 
@@ -59,7 +59,8 @@ def main(src, model_dir, simd_dir, nosimd_dir, out, threads_dir=None):
 
     # First visit: the browser fetches the page's modules and default models while it parses the
     # page, instead of after app.js -> facemask.js -> models.json (single() drops these lines).
-    hints = ['<link rel="modulepreload" href="facemask.js">', '<link rel="modulepreload" href="draw.js">',
+    hints = ['<link rel="modulepreload" href="facemask.js">', '<link rel="modulepreload" href="tally.js">',
+             '<link rel="modulepreload" href="draw.js">',
              '<link rel="preload" href="models/models.json" as="fetch" crossorigin>']
     hints += [f'<link rel="preload" href="models/{m}" as="fetch" crossorigin>'
               for m in [manifest["detector"], manifest["classifier"]] if m]
@@ -101,7 +102,7 @@ def write_service_worker(src, out):
 
 
 # The npm package: the JS API, its worker, the engines and the models (not the page).
-PACKAGE_FILES = ["facemask.js", "worker.js"]
+PACKAGE_FILES = ["facemask.js", "tally.js", "worker.js"]
 
 
 THEME = (0x1F, 0x5F, 0xBF)
@@ -250,7 +251,7 @@ globalThis.__FACEMASK_INLINE__ = {
 };
 const url = (src) => URL.createObjectURL(new Blob([src], { type: 'text/javascript' }));
 const mods = {};
-for (const name of ['draw.js', 'facemask.js', 'app.js']) {
+for (const name of ['draw.js', 'tally.js', 'facemask.js', 'app.js']) {
   let src = A.modules[name];
   for (const [dep, u] of Object.entries(mods)) src = src.split(`'./${dep}'`).join(JSON.stringify(u));
   mods[name] = url(src);
@@ -271,7 +272,7 @@ def classic_engine(js):
 def single(out, manifest, models):
     assets = {
         "manifest": manifest,
-        "modules": {m: read(out, m) for m in ["draw.js", "facemask.js", "app.js"]},
+        "modules": {m: read(out, m) for m in ["draw.js", "tally.js", "facemask.js", "app.js"]},
         # file:// pages cannot start module workers from blob: URLs (opaque origin), so the worker
         # is one classic script per flavour: the engine, made a classic script, then worker.js.
         "worker": {f: classic_engine(read(out, f"facemask-engine-{f}.js")) + "\n" + read(out, "worker.js")

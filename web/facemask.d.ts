@@ -58,6 +58,8 @@ export interface FaceMaskOptions {
   threads?: 'auto' | 1 | 2 | 3 | 4;
   /** Video: run the face detector on every n-th frame, 1..30 (default 2). */
   detectEvery?: number;
+  /** Download progress of the engine and each model (total 0 when unknown; ends loaded === total). */
+  onProgress?: (progress: { what: 'engine' | 'detector' | 'classifier'; loaded: number; total: number }) => void;
 }
 
 export interface EngineInfo {
@@ -76,7 +78,53 @@ export interface FaceMaskError extends Error {
   engineRestarted?: boolean;
 }
 
+export interface TallySummary {
+  /** Unique people (tracks seen in at least 8 results). */
+  people: number;
+  with_mask: number;
+  without_mask: number;
+  mask_worn_incorrectly: number;
+  /** People never labelled with confidence. */
+  unsure: number;
+  /** Every settled label (a user's own classifier may have others); no prototype. */
+  byLabel: Record<string, number>;
+  /** with_mask / (people - unsure), or null when no one has a sure label. */
+  maskedShare: number | null;
+  /** When counting started (ms since the epoch). */
+  since: number;
+}
+
+export interface TallyPerson {
+  n: number;
+  id: number;
+  first: number;
+  last: number;
+  frames: number;
+  label: string;
+}
+
+/** People seen in video: fm.tally is fed by every detect(..., {track: true}). */
+export class Tally {
+  constructor();
+  reset(): void;
+  add(result: Result, now?: number, epoch?: number): void;
+  summary(): TallySummary;
+  people(): TallyPerson[];
+  /** The masked share per bucket over the last minutes (null: no labelled face in it). */
+  history(options?: { minutes?: number; bucketSeconds?: number; now?: number }): Array<{ t: number; share: number | null }>;
+  toJSON(): {
+    since: string;
+    summary: Omit<TallySummary, 'since'> & { since: string };
+    people: Array<{ person: number; first_seen: string; last_seen: string; frames: number; label: string }>;
+    history: Array<{ time: string; masked_share: number | null }>;
+  };
+  /** person,first_seen,last_seen,frames,label (labels quoted, never a spreadsheet formula). */
+  toCSV(): string;
+}
+
 export interface FaceMask {
+  /** People seen in video by this instance. */
+  readonly tally: Tally;
   /** Resolves when detect() can run; rejects with a clear Error if the engine or models fail. */
   readonly ready: Promise<FaceMask>;
   /** Set once ready. */

@@ -15,6 +15,10 @@
 // to this file, or under options.baseUrl; the single-file page supplies them inline instead (and
 // has no threads build).
 
+import { Tally } from './tally.js';
+
+export { Tally };
+
 // WebAssembly.validate of a tiny module using SIMD (i8x16 splat + popcnt): true when supported.
 const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1,
   0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
@@ -177,6 +181,7 @@ class FaceMask {
     this._nextId = 1;
     this._error = null;
     this.restarts = 0;         // engines that crashed and were replaced (see above)
+    this.tally = new Tally();  // people seen in video (detect with {track: true}); see tally.js
     this._crashesInARow = 0;
     this._restarting = null;   // Promise while a new engine starts after a crash
     this._onRestarted = null;
@@ -337,10 +342,13 @@ class FaceMask {
       msg.track = !!options.track;
       msg.timestamp = options.track ? (options.timestamp ?? performance.now()) : 0;
       const transfer = [msg.frame || msg.bitmap || msg.encoded || msg.pixels.data.buffer];
-      return new Promise((resolve, reject) => {
+      const epoch = this.restarts;  // a new engine's ids start again: kept apart in the tally
+      const out = await new Promise((resolve, reject) => {
         this._pending.set(msg.id, { resolve, reject });
         this._worker.postMessage(msg, transfer);
       });
+      if (msg.track) this.tally.add(out, Date.now(), epoch);
+      return out;
     };
     const result = this._queue.then(run, run);
     this._queue = result.catch(() => {});

@@ -91,6 +91,58 @@ export function register(h) {
     await page.close();
   });
 
+  test('tally: the people of the fake camera are counted once each with their settled labels; exports (CSV, JSON) and reset; the rules (blips, gaps, formula-safe CSV)', async ({ context }) => {
+    const page = await context.newPage();
+    const w = watch(context, page);
+    await page.goto(h.base());
+    await waitReady(page);
+    await page.click('#cam-start');
+    await page.waitForFunction(() => Number(document.getElementById('cam-perf').dataset.frames) >= 40, null, { timeout: 60000 });
+    await page.click('#cam-pause');
+    await page.waitForTimeout(600);  // the tally redraws at most twice a second
+    const r = await page.evaluate(() => {
+      const fm = window.facemaskPage.engine();
+      const last = window.facemaskPage.camera.lastResult;
+      const want = { people: last.faces.length, with_mask: 0, without_mask: 0, mask_worn_incorrectly: 0, unsure: 0 };
+      for (const f of last.faces) want[f.confident === false ? 'unsure' : f.label]++;
+      return { want, got: fm.tally.summary(), shown: { ...document.getElementById('tally-summary').dataset },
+        text: document.getElementById('tally-summary').textContent, ids: last.faces.map((f) => f.id) };
+    });
+    log(`tally: "${r.text}"; last frame ids ${r.ids}`);
+    for (const k of ['people', 'with_mask', 'without_mask', 'mask_worn_incorrectly', 'unsure']) {
+      assert(r.got[k] === r.want[k], `${k}: tally ${r.got[k]}, the camera's faces ${r.want[k]} (${JSON.stringify(r.got)})`);
+      assert(Number(r.shown[k]) === r.want[k], `${k}: page shows ${r.shown[k]}`);
+    }
+    const n = h.want()[path.basename(PIC2)].faces.length;
+    assert(r.got.people === n, `people ${r.got.people}, faces in the photo ${n}`);
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.click('#tally-csv')]);
+    const csvText = fs.readFileSync(await csv.path(), 'utf8').trim().split('\n');
+    const [json] = await Promise.all([page.waitForEvent('download'), page.click('#tally-json')]);
+    const j = JSON.parse(fs.readFileSync(await json.path(), 'utf8'));
+    assert(csvText[0] === 'person,first_seen,last_seen,frames,label' && csvText.length === n + 1, `CSV: ${csvText.join(' | ')}`);
+    assert(j.people.length === n && j.summary.people === n && Array.isArray(j.history), `JSON: ${JSON.stringify(j).slice(0, 200)}`);
+    await page.click('#tally-reset');
+    const afterReset = await page.evaluate(() => window.facemaskPage.engine().tally.summary().people);
+    assert(afterReset === 0, `after reset: ${afterReset} people`);
+    // The rules, on made-up results.
+    const rules = await page.evaluate(async () => {
+      const { Tally } = await import('./facemask.js');
+      const t = new Tally();
+      let now = 1e12;
+      const frame = (faces) => { now += 40; t.add({ width: 1, height: 1, faces }, now); };
+      for (let i = 0; i < 3; i++) frame([{ id: 1, label: 'with_mask', confident: true }]);  // a blip
+      for (let i = 0; i < 10; i++) frame([{ id: 2, label: '=HYPERLINK("x")', confident: true }]);
+      now += 5000;  // id 2 gone for 5 s, then back: a new person
+      for (let i = 0; i < 10; i++) frame([{ id: 2, label: 'without_mask', confident: i < 3 }]);
+      return { s: t.summary(), csv: t.toCSV() };
+    });
+    log(`tally rules: ${JSON.stringify(rules.s)}; CSV ${JSON.stringify(rules.csv)}`);
+    assert(rules.s.people === 2 && rules.s.without_mask === 1, `rules: ${JSON.stringify(rules.s)}`);
+    assert(rules.csv.includes(`"'=HYPERLINK(""x"")"`), `CSV escaping: ${rules.csv}`);
+    assert(w.errors.length === 0, w.errors.join('; '));
+    await page.close();
+  });
+
   test('installable page: the web app manifest parses without errors, its icons load at their sizes, start_url opens offline', async ({ context }) => {
     const page = await context.newPage();
     const w = watch(context, page);
