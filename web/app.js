@@ -1,7 +1,8 @@
 // app.js - the page: camera mode and photo mode over facemask.js, drawn with draw.js.
 // URL parameters: ?simd=0|1 forces the non-SIMD / SIMD engine; ?threads=1..4 the engine threads
 // (default: 2 when the page is cross-origin isolated and the device has >= 4 cores, else 1);
-// ?coi=0 keeps the service worker from isolating the page; ?mode=photos opens photo mode.
+// ?coi=0 keeps the service worker from isolating the page; ?mode=photos opens photo mode;
+// ?progress=0 loads without the download progress bar (tests/bench/coldstart.mjs compares).
 // For tests, <body> carries data-engine="loading|ready|failed", data-flavor, data-threads, and the camera
 // stats element carries data-frames, data-ms (worker ms per frame: pixels + engine), data-engine-ms
 // and data-fps (medians over the last 2 s), data-wasm-heap and data-wasm-used (the engine's wasm
@@ -56,9 +57,10 @@ async function startEngine(own = null) {
     body.dataset.loadProgress = pct;
     $('engine-status').textContent = `Loading the engine… ${pct}% (${(sum('loaded') / 1e6).toFixed(1)} of ${(sum('total') / 1e6).toFixed(1)} MB)`;
   };
-  bar.hidden = false;
+  bar.hidden = params.get('progress') === '0';
   try {
-    const options = { simd, threads, onProgress };
+    const options = { simd, threads };
+    if (params.get('progress') !== '0') options.onProgress = onProgress;  // ?progress=0: none (the cold-start bench compares)
     if (own && own.scope === 'face') options.classifier = own.bytes.slice();
     if (own && own.scope === 'image') options.imageClassifier = own.bytes.slice();
     fm = createFaceMask(options);

@@ -53,7 +53,7 @@ function marker({ action, photo }) {
 
 // One cold visit. With `running`, a browser that is already up (a new context: empty HTTP cache, no
 // service worker, no compiled-wasm cache, as a first visit); else a browser started for it.
-async function once(chromium, base, y4m, path_, running) {
+async function once(chromium, base, y4m, path_, running, extra = '') {
   const browser = running || await chromium.launch({ executablePath: CHROMIUM, args: [...FLAGS, ...cameraFlags(y4m)] });
   const context = await browser.newContext();
   try {
@@ -61,7 +61,7 @@ async function once(chromium, base, y4m, path_, running) {
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.addInitScript(marker, { action: path_, photo: PHOTO_BASE64 });
-    await page.goto(base + (path_ === 'camera' ? '' : '?mode=photos'), { waitUntil: 'commit' });
+    await page.goto(base + (path_ === 'camera' ? `?${extra}` : `?mode=photos&${extra}`), { waitUntil: 'commit' });
     await page.waitForFunction(() => window.__cold && window.__cold.result !== undefined, null, { timeout: 30000 });
     const cold = await page.evaluate(() => window.__cold);
     if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
@@ -102,6 +102,19 @@ async function main() {
             `the page took the ${p === 'camera' ? 'click' : 'photo'} at ${summary[key].acted_median_ms.toFixed(0)} ms) over ${RUNS} cold loads`);
       }
     }
+    // The page's download progress bar (onProgress: the wasm counted as it streams into the
+    // compiler, the models read chunk by chunk) against none (?progress=0), photo path, runs
+    // alternating in the running browser: the ratio of the medians should be ~1.
+    const withBar = [], without = [];
+    for (let i = 0; i < RUNS; ++i) {
+      withBar.push((await once(chromium, base, y4m, 'photo', running)).result);
+      without.push((await once(chromium, base, y4m, 'photo', running, 'progress=0')).result);
+    }
+    summary.progress_bar = { runs: RUNS, with_median_ms: +median(withBar).toFixed(1), without_median_ms: +median(without).toFixed(1),
+      ratio: +(median(withBar) / median(without)).toFixed(3) };
+    log(`photo with the progress bar ${median(withBar).toFixed(0)} ms median, without ${median(without).toFixed(0)} ms ` +
+        `(ratio ${summary.progress_bar.ratio}; ranges ${Math.min(...withBar).toFixed(0)}-${Math.max(...withBar).toFixed(0)} / ` +
+        `${Math.min(...without).toFixed(0)}-${Math.max(...without).toFixed(0)} ms)`);
   } finally {
     await running.close();
     server.close();
