@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <string>
 
 #define STBI_NO_STDIO
 #include <stb/stb_image.h>
@@ -53,6 +54,25 @@ Status CheckJpegHuffmanTables(const uint8_t* d, size_t n) {
   return Status::Ok();
 }
 
+// stb_image reserves a PNG chunk's declared length before reading it: an 88-byte PNG whose IDAT
+// claims 640 MB made it allocate that much (found by fuzz_image under -malloc_limit_mb; in the
+// browser the wasm memory would grow for good). Every chunk must fit in the file.
+Status CheckPngChunks(const uint8_t* d, size_t n) {
+  static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (n < 8 || std::memcmp(d, kPng, 8) != 0) return Status::Ok();
+  for (size_t i = 8; i + 8 <= n;) {
+    const uint64_t length =
+        uint64_t(d[i]) << 24 | uint64_t(d[i + 1]) << 16 | uint64_t(d[i + 2]) << 8 | d[i + 3];
+    const std::string type(reinterpret_cast<const char*>(d + i + 4), 4);
+    if (i + 12 + length > n)
+      return Errorf("image: corrupt PNG (a chunk of ", length, " bytes at byte ", i,
+                    " runs past the end of the ", n, "-byte file)");
+    if (type == "IEND") break;
+    i += 12 + size_t(length);
+  }
+  return Status::Ok();
+}
+
 Status DecodeInto(const uint8_t* data, size_t size, Image* out) {
   if (data == nullptr || size == 0) return Errorf("image: the file is empty");
   if (size > size_t(INT32_MAX)) return Errorf("image: the file is larger than 2 GiB");
@@ -70,6 +90,7 @@ Status DecodeInto(const uint8_t* data, size_t size, Image* out) {
       return Errorf("image: ", pw, "x", ph, " exceeds the limit of ", kMaxImagePixels,
                     " pixels and ", kMaxImageSide, " per side");
   }
+  FM_RETURN_IF_ERROR(CheckPngChunks(data, size));
   if (!stbi_info_from_memory(data, int(size), &w, &h, &n))
     return Errorf("image: not a supported image (JPEG, PNG, BMP, GIF, PNM, TGA) or corrupt (",
                   stbi_failure_reason() ? stbi_failure_reason() : "unknown", ")");
