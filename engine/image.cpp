@@ -17,43 +17,6 @@ bool StbTakeOutOfMemory();  // stb_image_impl.cpp: did an stb allocation fail si
 
 namespace {
 
-// stb_image 2.27 (Debian 12's libstb-dev) writes past its Huffman tables when a JPEG's DHT
-// segment declares more than 256 codes in one table (found by fuzz_image; stb 2.28 refuses it).
-// This walks the JPEG's segments as stb reads them, also the tables between progressive scans,
-// and refuses such a file before stb sees it.
-Status CheckJpegHuffmanTables(const uint8_t* d, size_t n) {
-  if (n < 4 || d[0] != 0xFF || d[1] != 0xD8) return Status::Ok();  // not a JPEG
-  size_t i = 2;
-  while (i + 4 <= n) {
-    const uint8_t m = d[i + 1];
-    if (d[i] != 0xFF || m == 0xFF) {  // entropy-coded data, fill bytes
-      ++i;
-      continue;
-    }
-    if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {  // stuffed 0xFF, TEM, RSTn
-      i += 2;
-      continue;
-    }
-    if (m == 0xD9) break;  // end of image
-    const size_t length = size_t(d[i + 2]) << 8 | d[i + 3];
-    if (m == 0xC4) {  // DHT: tables of {class/id, 16 code counts, the codes}
-      int64_t left = int64_t(length) - 2;
-      size_t p = i + 4;
-      while (left > 0 && p + 17 <= n) {
-        int codes = 0;
-        for (int k = 1; k <= 16; ++k) codes += d[p + size_t(k)];
-        if (codes > 256)
-          return Errorf("image: corrupt JPEG (a Huffman table of ", codes, " codes at byte ", p,
-                        "; at most 256)");
-        left -= 17 + codes;
-        p += 17 + size_t(codes);
-      }
-    }
-    i += 2 + length;
-  }
-  return Status::Ok();
-}
-
 // stb_image reserves a PNG chunk's declared length before reading it: an 88-byte PNG whose IDAT
 // claims 640 MB made it allocate that much (found by fuzz_image under -malloc_limit_mb; in the
 // browser the wasm memory would grow for good). Every chunk must fit in the file.
@@ -76,7 +39,6 @@ Status CheckPngChunks(const uint8_t* d, size_t n) {
 Status DecodeInto(const uint8_t* data, size_t size, Image* out) {
   if (data == nullptr || size == 0) return Errorf("image: the file is empty");
   if (size > size_t(INT32_MAX)) return Errorf("image: the file is larger than 2 GiB");
-  FM_RETURN_IF_ERROR(CheckJpegHuffmanTables(data, size));
   int w = 0, h = 0, n = 0;
   // PNG headers are read here: stb refuses huge ones with a generic message.
   static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
