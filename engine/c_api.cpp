@@ -1,9 +1,12 @@
 // c_api.cpp - the C API over Graph + Runtime (see facemask.h).
+#include <cxxabi.h>
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <string>
+#include <typeinfo>
 
 #include "facemask.h"
 #include "model_format.h"
@@ -37,10 +40,33 @@ struct fm_pipeline {
 
 namespace {
 
-thread_local std::string g_last_error;
+// The last error lives in a fixed buffer, so reporting "out of memory" never needs memory (a
+// std::string here could throw from inside a catch handler and out through the C API).
+thread_local char g_last_error[2048];
 
-void SetError(const std::string& message) {
-  g_last_error = message;
+void SetError(const char* fn, const char* message) noexcept {
+  std::snprintf(g_last_error, sizeof g_last_error, "%s%s%s", fn ? fn : "", fn ? ": " : "", message);
+}
+
+// For catch (...): names the C++ type when there is one (a foreign exception, e.g. from
+// JavaScript in the wasm builds, has none). The threaded wasm build (Emscripten 3.1.6, -pthread
+// -fwasm-exceptions) lands here with operator new's std::bad_alloc: it matches neither
+// catch (const std::exception&) nor catch (const std::bad_alloc&) (two type_info objects of one
+// name), so that type is recognised by name.
+void SetUnknownError(const char* fn) noexcept {
+  const std::type_info* type = abi::__cxa_current_exception_type();
+  if (type && std::strcmp(type->name(), typeid(std::bad_alloc).name()) == 0) {
+    SetError(fn, "std::bad_alloc (out of memory)");
+    return;
+  }
+  char message[256];
+  std::snprintf(message, sizeof message, "unknown exception (%s)",
+                type ? type->name() : "not a C++ exception");
+  SetError(fn, message);
+}
+
+void SetError(const std::string& message) noexcept {
+  SetError(nullptr, message.c_str());
 }
 
 fm_model* Finish(fm::Status status, std::shared_ptr<fm::Graph> graph, int backend, int threads) {
@@ -137,7 +163,7 @@ const char* fm_version(void) {
   return FM_VERSION;
 }
 const char* fm_last_error(void) {
-  return g_last_error.c_str();
+  return g_last_error;
 }
 
 fm_model* fm_model_load(const uint8_t* data, size_t size, int backend, int threads) {
@@ -150,7 +176,10 @@ fm_model* fm_model_load(const uint8_t* data, size_t size, int backend, int threa
     fm::Status s = fm::ReadModel(data, size, graph.get());
     return Finish(s, std::move(graph), backend, threads);
   } catch (const std::exception& e) {
-    SetError(std::string("fm_model_load: ") + e.what());
+    SetError("fm_model_load", e.what());
+    return nullptr;
+  } catch (...) {
+    SetUnknownError("fm_model_load");
     return nullptr;
   }
 }
@@ -165,7 +194,10 @@ fm_model* fm_model_load_file(const char* path, int backend, int threads) {
     fm::Status s = fm::ReadModelFile(path, graph.get());
     return Finish(s, std::move(graph), backend, threads);
   } catch (const std::exception& e) {
-    SetError(std::string("fm_model_load_file: ") + e.what());
+    SetError("fm_model_load_file", e.what());
+    return nullptr;
+  } catch (...) {
+    SetUnknownError("fm_model_load_file");
     return nullptr;
   }
 }
@@ -264,7 +296,10 @@ fm_pipeline* fm_pipeline_create(const uint8_t* detector, size_t detector_size,
     }
     return p.release();  // owned by the caller until fm_pipeline_free
   } catch (const std::exception& e) {
-    SetError(std::string("fm_pipeline_create: ") + e.what());
+    SetError("fm_pipeline_create", e.what());
+    return nullptr;
+  } catch (...) {
+    SetUnknownError("fm_pipeline_create");
     return nullptr;
   }
 }
@@ -283,7 +318,10 @@ const char* fm_pipeline_run_pixels(fm_pipeline* pipeline, const uint8_t* pixels,
     }
     return RunPipeline(pipeline);
   } catch (const std::exception& e) {
-    SetError(std::string("fm_pipeline_run_pixels: ") + e.what());
+    SetError("fm_pipeline_run_pixels", e.what());
+    return nullptr;
+  } catch (...) {
+    SetUnknownError("fm_pipeline_run_pixels");
     return nullptr;
   }
 }
@@ -306,7 +344,10 @@ const char* fm_pipeline_track_pixels(fm_pipeline* pipeline, const uint8_t* pixel
     }
     return RunPipeline(pipeline, &timestamp_ms);
   } catch (const std::exception& e) {
-    SetError(std::string("fm_pipeline_track_pixels: ") + e.what());
+    SetError("fm_pipeline_track_pixels", e.what());
+    return nullptr;
+  } catch (...) {
+    SetUnknownError("fm_pipeline_track_pixels");
     return nullptr;
   }
 }
@@ -337,7 +378,10 @@ const char* fm_pipeline_run_encoded(fm_pipeline* pipeline, const uint8_t* bytes,
     }
     return RunPipeline(pipeline);
   } catch (const std::exception& e) {
-    SetError(std::string("fm_pipeline_run_encoded: ") + e.what());
+    SetError("fm_pipeline_run_encoded", e.what());
+    return nullptr;
+  } catch (...) {
+    SetUnknownError("fm_pipeline_run_encoded");
     return nullptr;
   }
 }
@@ -362,7 +406,10 @@ fm_classifier* fm_classifier_create(const uint8_t* model, size_t model_size, int
     }
     return c.release();  // owned by the caller until fm_classifier_free
   } catch (const std::exception& e) {
-    SetError(std::string("fm_classifier_create: ") + e.what());
+    SetError("fm_classifier_create", e.what());
+    return nullptr;
+  } catch (...) {
+    SetUnknownError("fm_classifier_create");
     return nullptr;
   }
 }
@@ -381,7 +428,10 @@ const char* fm_classifier_run_pixels(fm_classifier* classifier, const uint8_t* p
     }
     return RunClassifier(classifier);
   } catch (const std::exception& e) {
-    SetError(std::string("fm_classifier_run_pixels: ") + e.what());
+    SetError("fm_classifier_run_pixels", e.what());
+    return nullptr;
+  } catch (...) {
+    SetUnknownError("fm_classifier_run_pixels");
     return nullptr;
   }
 }
@@ -400,7 +450,10 @@ const char* fm_classifier_run_encoded(fm_classifier* classifier, const uint8_t* 
     }
     return RunClassifier(classifier);
   } catch (const std::exception& e) {
-    SetError(std::string("fm_classifier_run_encoded: ") + e.what());
+    SetError("fm_classifier_run_encoded", e.what());
+    return nullptr;
+  } catch (...) {
+    SetUnknownError("fm_classifier_run_encoded");
     return nullptr;
   }
 }
