@@ -193,8 +193,10 @@ const camera = {
     this.looping = true;
     const ctx = this.canvas.getContext('2d');
     let fresh = this.nextFrame();
+    let restartsShown = null;
     try {
       await ownQueue;  // the camera can start before the engine is ready
+      restartsShown = fm ? fm.restarts : 0;
       while (this.running && !this.paused && fm && fm.info) {
         await fresh;                  // a frame that arrived while the last one was analysed counts
         fresh = this.nextFrame();
@@ -209,12 +211,18 @@ const camera = {
         } catch (e) {
           frame.close();
           message($('cam-message'), e.message, true);
+          restartsShown = fm.restarts;
           if (e.engineRestarted) continue;  // a new engine takes the next frame
           break;
         }
         if (this.canvas.width !== fw || this.canvas.height !== fh) {
           this.canvas.width = fw;
           this.canvas.height = fh;
+        }
+        // An engine that crashed between two frames failed no call: say so all the same.
+        if (fm.restarts !== restartsShown) {
+          restartsShown = fm.restarts;
+          message($('cam-message'), `The engine crashed (${fm.lastCrash}); a new engine took over.`, true);
         }
         drawResult(ctx, frame, result, { mirror: this.mirror });
         frame.close();

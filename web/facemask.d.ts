@@ -137,6 +137,8 @@ export interface FaceMask {
   readonly wasmHeapUsed: number | null;
   /** Engines that crashed and were replaced. */
   readonly restarts: number;
+  /** Why the last replaced engine crashed (null before any crash). */
+  readonly lastCrash: string | null;
   /** Queued: calls run one at a time. */
   detect(source: Source, options?: DetectOptions): Promise<Result>;
   /** Frees the engine; later calls reject. */

@@ -181,6 +181,7 @@ class FaceMask {
     this._nextId = 1;
     this._error = null;
     this.restarts = 0;         // engines that crashed and were replaced (see above)
+    this.lastCrash = null;     // why the last one crashed (also when no call was running on it)
     this.tally = new Tally();  // people seen in video (detect with {track: true}); see tally.js
     this._crashesInARow = 0;
     this._restarting = null;   // Promise while a new engine starts after a crash
@@ -256,6 +257,7 @@ class FaceMask {
       return;
     }
     this.restarts++;
+    this.lastCrash = why;
     console.warn(`facemask: the engine crashed (${why}); starting a new one`);
     for (const p of pending) {
       p.reject(Object.assign(fail(`the engine crashed on this image (${why}); a new engine takes the next one`), { engineRestarted: true }));
