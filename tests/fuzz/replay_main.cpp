@@ -14,6 +14,10 @@ int main(int argc, char** argv) {
   int count = 0;
   for (int i = 1; i < argc; ++i) {
     std::vector<fs::path> files;
+    if (!fs::exists(argv[i])) {  // a corpus missing from the checkout must not pass as empty input
+      std::fprintf(stderr, "replay: %s does not exist\n", argv[i]);
+      return 1;
+    }
     if (fs::is_directory(argv[i])) {
       for (const auto& e : fs::recursive_directory_iterator(argv[i]))
         if (e.is_regular_file()) files.push_back(e.path());
