@@ -98,21 +98,26 @@ async function instantiate(msg) {
   });
 }
 
-// The wasm response, its bytes counted as they stream into the compiler: {type:'progress',
-// loaded, total} messages (total 0 without Content-Length), the last with loaded === total.
+// The wasm response, its bytes counted as they arrive: {type:'progress', loaded, total} messages
+// (total 0 without Content-Length), the last with loaded === total. A clone is counted and the
+// fetched Response itself goes to the compiler: it keeps its URL, which Chromium's compiled-code
+// cache for wasm needs (a Response built from a counting stream has none, so every visit would
+// compile the engine again).
 function counted(r) {
   if (!r.ok || !r.body) return r;
   const total = Number(r.headers.get('Content-Length')) || 0;
+  const reader = r.clone().body.getReader();
   let loaded = 0;
-  const body = r.body.pipeThrough(new TransformStream({
-    transform(chunk, out) {
-      loaded += chunk.byteLength;
+  (async () => {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      loaded += value.byteLength;
       if (loaded < total) postMessage({ type: 'progress', loaded, total });
-      out.enqueue(chunk);
-    },
-    flush() { postMessage({ type: 'progress', loaded, total: loaded }); },
-  }));
-  return new Response(body, { status: r.status, statusText: r.statusText, headers: r.headers });
+    }
+    postMessage({ type: 'progress', loaded, total: loaded });
+  })().catch(() => {});  // a failed download fails the compile, which reports it
+  return r;
 }
 
 async function init(msg) {
