@@ -69,6 +69,20 @@ void SetError(const std::string& message) noexcept {
   SetError(nullptr, message.c_str());
 }
 
+// The C API's one catch ladder: runs body() and turns any exception into the last error and a
+// NULL result, so no exception ever leaves the C API.
+template <typename Body>
+auto Guarded(const char* fn, Body&& body) noexcept -> decltype(body()) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    SetError(fn, e.what());
+  } catch (...) {
+    SetUnknownError(fn);
+  }
+  return nullptr;
+}
+
 fm_model* Finish(fm::Status status, std::shared_ptr<fm::Graph> graph, int backend, int threads) {
   if (!status.ok()) {
     SetError(status.message());
@@ -99,7 +113,19 @@ fm_model* Finish(fm::Status status, std::shared_ptr<fm::Graph> graph, int backen
 
 bool CheckModel(const fm_model* model, const char* fn) {
   if (model && model->runtime) return true;
-  SetError(std::string(fn) + ": model is NULL");
+  SetError(fn, "model is NULL");
+  return false;
+}
+
+bool CheckPipeline(const fm_pipeline* pipeline, const char* fn) {
+  if (pipeline && pipeline->pipeline) return true;
+  SetError(fn, "pipeline is NULL");
+  return false;
+}
+
+bool CheckClassifier(const fm_classifier* classifier, const char* fn) {
+  if (classifier) return true;
+  SetError(fn, "classifier is NULL");
   return false;
 }
 
@@ -167,7 +193,7 @@ const char* fm_last_error(void) {
 }
 
 fm_model* fm_model_load(const uint8_t* data, size_t size, int backend, int threads) {
-  try {
+  return Guarded("fm_model_load", [&]() -> fm_model* {
     if (!data || size == 0) {
       SetError("fm_model_load: no model bytes");
       return nullptr;
@@ -175,17 +201,11 @@ fm_model* fm_model_load(const uint8_t* data, size_t size, int backend, int threa
     auto graph = std::make_shared<fm::Graph>();
     fm::Status s = fm::ReadModel(data, size, graph.get());
     return Finish(s, std::move(graph), backend, threads);
-  } catch (const std::exception& e) {
-    SetError("fm_model_load", e.what());
-    return nullptr;
-  } catch (...) {
-    SetUnknownError("fm_model_load");
-    return nullptr;
-  }
+  });
 }
 
 fm_model* fm_model_load_file(const char* path, int backend, int threads) {
-  try {
+  return Guarded("fm_model_load_file", [&]() -> fm_model* {
     if (!path) {
       SetError("fm_model_load_file: path is NULL");
       return nullptr;
@@ -193,13 +213,7 @@ fm_model* fm_model_load_file(const char* path, int backend, int threads) {
     auto graph = std::make_shared<fm::Graph>();
     fm::Status s = fm::ReadModelFile(path, graph.get());
     return Finish(s, std::move(graph), backend, threads);
-  } catch (const std::exception& e) {
-    SetError("fm_model_load_file", e.what());
-    return nullptr;
-  } catch (...) {
-    SetUnknownError("fm_model_load_file");
-    return nullptr;
-  }
+  });
 }
 
 void fm_model_free(fm_model* model) {
@@ -261,7 +275,7 @@ const char* fm_model_metadata(const fm_model* model, const char* key) {
 fm_pipeline* fm_pipeline_create(const uint8_t* detector, size_t detector_size,
                                 const uint8_t* classifier, size_t classifier_size, float min_score,
                                 int threads) {
-  try {
+  return Guarded("fm_pipeline_create", [&]() -> fm_pipeline* {
     if (!detector || detector_size == 0) {
       SetError("fm_pipeline_create: no detector model bytes");
       return nullptr;
@@ -295,68 +309,41 @@ fm_pipeline* fm_pipeline_create(const uint8_t* detector, size_t detector_size,
       return nullptr;
     }
     return p.release();  // owned by the caller until fm_pipeline_free
-  } catch (const std::exception& e) {
-    SetError("fm_pipeline_create", e.what());
-    return nullptr;
-  } catch (...) {
-    SetUnknownError("fm_pipeline_create");
-    return nullptr;
-  }
+  });
 }
 
 const char* fm_pipeline_run_pixels(fm_pipeline* pipeline, const uint8_t* pixels, int width,
                                    int height, int channels, int stride) {
-  if (!pipeline || !pipeline->pipeline) {
-    SetError("fm_pipeline_run_pixels: pipeline is NULL");
-    return nullptr;
-  }
-  try {
+  if (!CheckPipeline(pipeline, "fm_pipeline_run_pixels")) return nullptr;
+  return Guarded("fm_pipeline_run_pixels", [&]() -> const char* {
     fm::Status s = fm::ImageFromPixels(pixels, width, height, channels, stride, &pipeline->image);
     if (!s.ok()) {
       SetError(s.message());
       return nullptr;
     }
     return RunPipeline(pipeline);
-  } catch (const std::exception& e) {
-    SetError("fm_pipeline_run_pixels", e.what());
-    return nullptr;
-  } catch (...) {
-    SetUnknownError("fm_pipeline_run_pixels");
-    return nullptr;
-  }
+  });
 }
 
 const char* fm_pipeline_track_pixels(fm_pipeline* pipeline, const uint8_t* pixels, int width,
                                      int height, int channels, int stride, double timestamp_ms) {
-  if (!pipeline || !pipeline->pipeline) {
-    SetError("fm_pipeline_track_pixels: pipeline is NULL");
-    return nullptr;
-  }
+  if (!CheckPipeline(pipeline, "fm_pipeline_track_pixels")) return nullptr;
   if (!(timestamp_ms - timestamp_ms == 0.0)) {
     SetError("fm_pipeline_track_pixels: timestamp_ms must be a finite number");
     return nullptr;
   }
-  try {
+  return Guarded("fm_pipeline_track_pixels", [&]() -> const char* {
     fm::Status s = fm::ImageFromPixels(pixels, width, height, channels, stride, &pipeline->image);
     if (!s.ok()) {
       SetError(s.message());
       return nullptr;
     }
     return RunPipeline(pipeline, &timestamp_ms);
-  } catch (const std::exception& e) {
-    SetError("fm_pipeline_track_pixels", e.what());
-    return nullptr;
-  } catch (...) {
-    SetUnknownError("fm_pipeline_track_pixels");
-    return nullptr;
-  }
+  });
 }
 
 int fm_pipeline_set_detect_every(fm_pipeline* pipeline, int n) {
-  if (!pipeline || !pipeline->pipeline) {
-    SetError("fm_pipeline_set_detect_every: pipeline is NULL");
-    return -1;
-  }
+  if (!CheckPipeline(pipeline, "fm_pipeline_set_detect_every")) return -1;
   fm::Status s = pipeline->tracker.SetDetectEvery(n);
   if (!s.ok()) {
     SetError("fm_pipeline_set_detect_every: " + s.message());
@@ -366,24 +353,15 @@ int fm_pipeline_set_detect_every(fm_pipeline* pipeline, int n) {
 }
 
 const char* fm_pipeline_run_encoded(fm_pipeline* pipeline, const uint8_t* bytes, size_t size) {
-  if (!pipeline || !pipeline->pipeline) {
-    SetError("fm_pipeline_run_encoded: pipeline is NULL");
-    return nullptr;
-  }
-  try {
+  if (!CheckPipeline(pipeline, "fm_pipeline_run_encoded")) return nullptr;
+  return Guarded("fm_pipeline_run_encoded", [&]() -> const char* {
     fm::Status s = fm::DecodeImage(bytes, size, &pipeline->image);
     if (!s.ok()) {
       SetError(s.message());
       return nullptr;
     }
     return RunPipeline(pipeline);
-  } catch (const std::exception& e) {
-    SetError("fm_pipeline_run_encoded", e.what());
-    return nullptr;
-  } catch (...) {
-    SetUnknownError("fm_pipeline_run_encoded");
-    return nullptr;
-  }
+  });
 }
 
 void fm_pipeline_free(fm_pipeline* pipeline) {
@@ -391,7 +369,7 @@ void fm_pipeline_free(fm_pipeline* pipeline) {
 }
 
 fm_classifier* fm_classifier_create(const uint8_t* model, size_t model_size, int threads) {
-  try {
+  return Guarded("fm_classifier_create", [&]() -> fm_classifier* {
     if (!model || model_size == 0) {
       SetError("fm_classifier_create: no model bytes");
       return nullptr;
@@ -405,57 +383,33 @@ fm_classifier* fm_classifier_create(const uint8_t* model, size_t model_size, int
       return nullptr;
     }
     return c.release();  // owned by the caller until fm_classifier_free
-  } catch (const std::exception& e) {
-    SetError("fm_classifier_create", e.what());
-    return nullptr;
-  } catch (...) {
-    SetUnknownError("fm_classifier_create");
-    return nullptr;
-  }
+  });
 }
 
 const char* fm_classifier_run_pixels(fm_classifier* classifier, const uint8_t* pixels, int width,
                                      int height, int channels, int stride) {
-  if (!classifier) {
-    SetError("fm_classifier_run_pixels: classifier is NULL");
-    return nullptr;
-  }
-  try {
+  if (!CheckClassifier(classifier, "fm_classifier_run_pixels")) return nullptr;
+  return Guarded("fm_classifier_run_pixels", [&]() -> const char* {
     fm::Status s = fm::ImageFromPixels(pixels, width, height, channels, stride, &classifier->image);
     if (!s.ok()) {
       SetError(s.message());
       return nullptr;
     }
     return RunClassifier(classifier);
-  } catch (const std::exception& e) {
-    SetError("fm_classifier_run_pixels", e.what());
-    return nullptr;
-  } catch (...) {
-    SetUnknownError("fm_classifier_run_pixels");
-    return nullptr;
-  }
+  });
 }
 
 const char* fm_classifier_run_encoded(fm_classifier* classifier, const uint8_t* bytes,
                                       size_t size) {
-  if (!classifier) {
-    SetError("fm_classifier_run_encoded: classifier is NULL");
-    return nullptr;
-  }
-  try {
+  if (!CheckClassifier(classifier, "fm_classifier_run_encoded")) return nullptr;
+  return Guarded("fm_classifier_run_encoded", [&]() -> const char* {
     fm::Status s = fm::DecodeImage(bytes, size, &classifier->image);
     if (!s.ok()) {
       SetError(s.message());
       return nullptr;
     }
     return RunClassifier(classifier);
-  } catch (const std::exception& e) {
-    SetError("fm_classifier_run_encoded", e.what());
-    return nullptr;
-  } catch (...) {
-    SetUnknownError("fm_classifier_run_encoded");
-    return nullptr;
-  }
+  });
 }
 
 void fm_classifier_free(fm_classifier* classifier) {
