@@ -155,9 +155,8 @@ const char* RunPipeline(fm_pipeline* p, const double* timestamp_ms = nullptr) {
     SetError(s.message());
     return nullptr;
   }
-  p->json = "{\"width\": " + std::to_string(p->image.width) +
-            ", \"height\": " + std::to_string(p->image.height) + ", \"faces\": " +
-            fm::FacesJson(p->faces, p->pipeline->labels(), timestamp_ms ? &p->ids : nullptr) + "}";
+  p->json = fm::FacesResultJson(p->image.width, p->image.height, p->faces, p->pipeline->labels(),
+                                timestamp_ms ? &p->ids : nullptr);
   return p->json.c_str();
 }
 
@@ -167,17 +166,7 @@ const char* RunClassifier(fm_classifier* c) {
     SetError(s.message());
     return nullptr;
   }
-  const auto& labels = c->classifier.labels();
-  const size_t best = size_t(std::max_element(c->probs.begin(), c->probs.end()) - c->probs.begin());
-  c->json = "{\"width\": " + std::to_string(c->image.width) +
-            ", \"height\": " + std::to_string(c->image.height) +
-            ", \"label\": " + fm::JsonString(labels[best]) + ", \"probs\": {";
-  for (size_t k = 0; k < c->probs.size(); ++k) {
-    char num[32];
-    std::snprintf(num, sizeof num, "%.4f", double(c->probs[k]));
-    c->json += (k ? ", " : "") + fm::JsonString(labels[k]) + ": " + num;
-  }
-  c->json += "}}";
+  c->json = fm::ImageLabelJson(c->image.width, c->image.height, c->classifier.labels(), c->probs);
   return c->json.c_str();
 }
 

@@ -1,6 +1,7 @@
 // results_json.cpp - see results_json.h.
 #include "results_json.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -86,6 +87,50 @@ std::string FacesJson(const std::vector<Face>& faces, const std::vector<std::str
     out += "}";
   }
   return out + "]";
+}
+
+std::string FacesResultJson(int width, int height, const std::vector<Face>& faces,
+                            const std::vector<std::string>& labels, const std::vector<int>* ids,
+                            const JsonMembers& extra) {
+  std::string out = "{";
+  if (!extra.file.empty()) out += "\"file\": " + JsonString(extra.file) + ", ";
+  out += "\"width\": " + std::to_string(width) + ", \"height\": " + std::to_string(height) +
+         ", \"faces\": " + FacesJson(faces, labels, ids);
+  if (extra.ms >= 0) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, ", \"ms\": %.2f", extra.ms);
+    out += buf;
+  }
+  return out + "}";
+}
+
+std::string ImageLabelJson(int width, int height, const std::vector<std::string>& labels,
+                           const std::vector<float>& probs, const JsonMembers& extra) {
+  std::string out = "{";
+  if (!extra.file.empty()) out += "\"file\": " + JsonString(extra.file) + ", ";
+  if (width > 0 && height > 0) {
+    out += "\"width\": " + std::to_string(width) + ", \"height\": " + std::to_string(height) + ", ";
+  }
+  const size_t n = std::min(labels.size(), probs.size());
+  // The most likely label; a NaN or infinite probability (a broken model) counts as 0, as written.
+  auto value = [&](size_t k) { return probs[k] - probs[k] == 0.f ? probs[k] : 0.f; };
+  size_t best = 0;
+  for (size_t k = 1; k < n; ++k) {
+    if (value(k) > value(best)) best = k;
+  }
+  out += "\"label\": " + (n ? JsonString(labels[best]) : std::string("null")) + ", \"probs\": {";
+  for (size_t k = 0; k < n; ++k) {
+    if (k) out += ", ";
+    out += JsonString(labels[k]) + ": ";
+    Number(&out, probs[k], 4);
+  }
+  out += "}";
+  if (extra.ms >= 0) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, ", \"ms\": %.2f", extra.ms);
+    out += buf;
+  }
+  return out + "}";
 }
 
 }  // namespace fm

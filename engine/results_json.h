@@ -19,4 +19,22 @@ std::string JsonString(const std::string& s);  // quoted and escaped
 std::string FacesJson(const std::vector<Face>& faces, const std::vector<std::string>& labels,
                       const std::vector<int>* ids = nullptr);
 
+// Extra members of a result object, written in order ("file" before, "ms" after).
+struct JsonMembers {
+  std::string file;  // "file": ... when not empty (the CLI, fm_eval_scenes)
+  double ms = -1;    // "ms": ... (2 decimals) when >= 0
+};
+
+// The one writer of a photo's or frame's result, used by the C API (the page), the CLI and
+// fm_eval_scenes: {["file": str, ]"width": int, "height": int, "faces": [...][, "ms": float]}.
+std::string FacesResultJson(int width, int height, const std::vector<Face>& faces,
+                            const std::vector<std::string>& labels,
+                            const std::vector<int>* ids = nullptr, const JsonMembers& extra = {});
+
+// A whole-image classifier's answer, the same way: {["file": str, ]["width": int, "height": int, ]
+// "label": str, "probs": {label: float}} (probabilities with 4 decimals, as for faces); width and
+// height when > 0.
+std::string ImageLabelJson(int width, int height, const std::vector<std::string>& labels,
+                           const std::vector<float>& probs, const JsonMembers& extra = {});
+
 }  // namespace fm

@@ -123,6 +123,10 @@ grep -qE 'scara|red\\x07|ok\\x7f' "$T/escaped.out" || fail "no labels in $(cat -
 is_jpeg "$T/out/red${ESC}[31m.annotated.jpg"
 run classify_escaped 0 "$FM" classify --model "$MODELS/classifier.fmm" "$T/names/red${ESC}[31m.jpg"
 has classify_escaped.out 'red\x1b[31m.jpg: '
+# One result writer: classify --json has the C API's shape (the photo's size, 4-decimal probs).
+run classify_json 0 "$FM" classify --json --model "$MODELS/classifier.fmm" "$PHOTO"
+grep -qE '^\{"file": "[^"]+", "width": 412, "height": 215, "label": "[a-z_]+", "probs": \{("[a-z_]+": [01]\.[0-9]{4}(, )?){3}\}\}$' \
+  "$T/classify_json.out" || fail "classify_json: $(cat "$T/classify_json.out")"
 run escaped_json 1 "$FM" detect --json "${DET[@]}" --classifier "$T/labels.fmm" "$T/names"
 has escaped_json.out '"file": "'"$T"'/names/red\u001b[31m.jpg"'
 

@@ -503,5 +503,41 @@ TEST(Pipeline, UnsureBelowMarksDoubtfulFaces) {
   }
 }
 
+// The one result writer: members in order, names escaped, numbers that JSON can hold.
+TEST(Pipeline, ResultJsonWriters) {
+  Face f;
+  f.det.x0 = 1.04f;
+  f.det.y0 = 2.0f;
+  f.det.x1 = 30.0f;
+  f.det.y1 = 40.0f;
+  f.det.score = 0.9f;
+  f.label = 1;
+  f.probs = {0.25f, 0.75f};
+  f.confident = true;
+  const std::vector<std::string> labels = {"no", "yes"};
+  JsonMembers extra;
+  extra.file = "a\"b.jpg";
+  extra.ms = 1.234;
+  const std::string faces = FacesResultJson(64, 48, {f}, labels, nullptr, extra);
+  EXPECT_EQ(faces.rfind("{\"file\": \"a\\\"b.jpg\", \"width\": 64, \"height\": 48, \"faces\": "
+                        "[{\"box\": [1.0, 2.0, 30.0, 40.0], \"score\": 0.9000",
+                        0),
+            0u)
+      << faces;
+  EXPECT_NE(faces.find("\"label\": \"yes\", \"probs\": {\"no\": 0.2500, \"yes\": 0.7500}"),
+            std::string::npos)
+      << faces;
+  EXPECT_EQ(faces.substr(faces.size() - 15), "}], \"ms\": 1.23}") << faces;
+  EXPECT_EQ(FacesResultJson(8, 9, {}, labels), "{\"width\": 8, \"height\": 9, \"faces\": []}");
+  EXPECT_EQ(ImageLabelJson(8, 9, labels, {0.6f, 0.4f}),
+            "{\"width\": 8, \"height\": 9, \"label\": \"no\", \"probs\": {\"no\": 0.6000, \"yes\": "
+            "0.4000}}");
+  JsonMembers file_only;
+  file_only.file = "x.png";
+  EXPECT_EQ(
+      ImageLabelJson(0, 0, labels, {NAN, 0.4f}, file_only),
+      "{\"file\": \"x.png\", \"label\": \"yes\", \"probs\": {\"no\": 0.0000, \"yes\": 0.4000}}");
+}
+
 }  // namespace
 }  // namespace fm

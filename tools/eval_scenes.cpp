@@ -478,13 +478,12 @@ int main(int argc, char** argv) {
     st.Add(truth, faces, pipeline->labels(), args.match_iou);
     photos.push_back(ToPhoto(truth, faces, pipeline->labels(), pipeline->has_classifier()));
     if (jsonl.is_open()) {
-      char line[96];
-      std::snprintf(line, sizeof line, ", \"width\": %d, \"height\": %d, \"faces\": ", image.width,
-                    image.height);
-      jsonl << "{\"file\": " << fm::JsonString(file) << line
-            << fm::FacesJson(faces, pipeline->labels());
-      std::snprintf(line, sizeof line, ", \"ms\": %.2f}\n", ms);
-      jsonl << line;
+      fm::JsonMembers extra;
+      extra.file = file;
+      extra.ms = ms;
+      jsonl << fm::FacesResultJson(image.width, image.height, faces, pipeline->labels(), nullptr,
+                                   extra)
+            << "\n";
     }
   }
   const Metrics m = ComputeMetrics(std::move(photos), pipeline->has_classifier());

@@ -392,12 +392,10 @@ Output ProcessImage(const DetectArgs& d, fm::Pipeline& pl, const Input& in, fm::
     o.out = FacesText(in.file, faces, pl.labels(), ms);
     return o;
   }
-  char line[128];
-  std::snprintf(line, sizeof line, ", \"width\": %d, \"height\": %d, \"faces\": ", image.width,
-                image.height);
-  o.out = "{\"file\": " + fm::JsonString(in.file) + line + fm::FacesJson(faces, pl.labels());
-  std::snprintf(line, sizeof line, ", \"ms\": %.2f}\n", ms);
-  o.out += line;
+  fm::JsonMembers extra;
+  extra.file = in.file;
+  extra.ms = ms;
+  o.out = fm::FacesResultJson(image.width, image.height, faces, pl.labels(), nullptr, extra) + "\n";
   return o;
 }
 
@@ -569,13 +567,9 @@ Output ClassifyImage(bool json, fm::WholeImageClassifier& classifier, const Inpu
     o.out = Printable(in.file) + ": " + Printable(labels[best]) + num;
     return o;
   }
-  std::string p;
-  for (size_t k = 0; k < probs.size(); ++k) {
-    std::snprintf(num, sizeof num, "%.6g", double(probs[k]));
-    p += (k ? ", " : "") + fm::JsonString(labels[k]) + ": " + num;
-  }
-  o.out = "{\"file\": " + fm::JsonString(in.file) + ", \"label\": " + fm::JsonString(labels[best]) +
-          ", \"probs\": {" + p + "}}\n";
+  fm::JsonMembers extra;
+  extra.file = in.file;
+  o.out = fm::ImageLabelJson(image.width, image.height, labels, probs, extra) + "\n";
   return o;
 }
 
