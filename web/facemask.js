@@ -293,7 +293,9 @@ class FaceMask {
         this.lastTiming = { engineMs: msg.engineMs, totalMs: msg.totalMs };
         this.wasmHeapBytes = msg.heapBytes;
         this.wasmHeapUsed = msg.heapUsed;
-        p.resolve(JSON.parse(msg.json));
+        const result = JSON.parse(msg.json);
+        if (msg.imageJson) result.image = JSON.parse(msg.imageJson);
+        p.resolve(result);
       }
     }
   }

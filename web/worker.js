@@ -8,7 +8,7 @@
 //              tracking, startup} or {type:'fatal', error}
 //   (threads > 1: flavor 'simd-threads', whose pthreads are more workers started by the engine)
 //   {type:'detect', id, frame | bitmap | pixels{data,width,height} | encoded, track, timestamp}
-//       -> {type:'result', id, json, engineMs, totalMs, heapBytes, heapUsed} or {type:'result', id, error}
+//       -> {type:'result', id, json, imageJson?, engineMs, totalMs, heapBytes, heapUsed} or {type:'result', id, error}
 //          (for leak checks: heapBytes the size of the engine's WebAssembly memory, heapUsed the
 //          bytes malloc'd in it)
 //   {type:'destroy'} -> frees the pipeline and closes the worker.
@@ -249,10 +249,11 @@ async function detect(msg) {
     engineMs = performance.now() - t1;
   }
   if (!out) return { type: 'result', id: msg.id, error: lastError() || 'the engine failed' };
-  let json = typeof out === 'string' ? out : M.UTF8ToString(out);
+  const json = typeof out === 'string' ? out : M.UTF8ToString(out);
   if (image === false) return { type: 'result', id: msg.id, error: `whole-photo classifier: ${lastError()}` };
-  if (image) json = json.slice(0, -1) + `, "image": ${M.UTF8ToString(image)}}`;
-  return { type: 'result', id: msg.id, json, engineMs, totalMs: performance.now() - t0,
+  // The whole-photo answer travels as its own JSON; facemask.js sets it as result.image.
+  const imageJson = image ? M.UTF8ToString(image) : undefined;
+  return { type: 'result', id: msg.id, json, imageJson, engineMs, totalMs: performance.now() - t0,
     heapBytes: (M.wasmMemory || M.HEAPU8).buffer.byteLength, heapUsed: M._fm_heap_used ? M._fm_heap_used() >>> 0 : null };
 }
 
