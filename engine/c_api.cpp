@@ -1,12 +1,9 @@
 // c_api.cpp - the C API over Graph + Runtime (see facemask.h).
-#include <cxxabi.h>
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <exception>
 #include <memory>
 #include <string>
-#include <typeinfo>
 
 #include "facemask.h"
 #include "model_format.h"
@@ -48,23 +45,6 @@ void SetError(const char* fn, const char* message) noexcept {
   std::snprintf(g_last_error, sizeof g_last_error, "%s%s%s", fn ? fn : "", fn ? ": " : "", message);
 }
 
-// For catch (...): names the C++ type when there is one (a foreign exception, e.g. from
-// JavaScript in the wasm builds, has none). The threaded wasm build (Emscripten 3.1.6, -pthread
-// -fwasm-exceptions) lands here with operator new's std::bad_alloc: it matches neither
-// catch (const std::exception&) nor catch (const std::bad_alloc&) (two type_info objects of one
-// name), so that type is recognised by name.
-void SetUnknownError(const char* fn) noexcept {
-  const std::type_info* type = abi::__cxa_current_exception_type();
-  if (type && std::strcmp(type->name(), typeid(std::bad_alloc).name()) == 0) {
-    SetError(fn, "std::bad_alloc (out of memory)");
-    return;
-  }
-  char message[256];
-  std::snprintf(message, sizeof message, "unknown exception (%s)",
-                type ? type->name() : "not a C++ exception");
-  SetError(fn, message);
-}
-
 void SetError(const std::string& message) noexcept {
   SetError(nullptr, message.c_str());
 }
@@ -78,7 +58,7 @@ auto Guarded(const char* fn, Body&& body) noexcept -> decltype(body()) {
   } catch (const std::exception& e) {
     SetError(fn, e.what());
   } catch (...) {
-    SetUnknownError(fn);
+    SetError(fn, "unknown exception");
   }
   return nullptr;
 }
