@@ -89,13 +89,15 @@ std::string FacesJson(const std::vector<Face>& faces, const std::vector<std::str
   return out + "]";
 }
 
-std::string FacesResultJson(int width, int height, const std::vector<Face>& faces,
-                            const std::vector<std::string>& labels, const std::vector<int>* ids,
-                            const JsonMembers& extra) {
-  std::string out = "{";
-  if (!extra.file.empty()) out += "\"file\": " + JsonString(extra.file) + ", ";
-  out += "\"width\": " + std::to_string(width) + ", \"height\": " + std::to_string(height) +
-         ", \"faces\": " + FacesJson(faces, labels, ids);
+namespace {
+
+// The optional members around a result: "file" first, "ms" last.
+void OpenResult(std::string* out, const JsonMembers& extra) {
+  *out = "{";
+  if (!extra.file.empty()) *out += "\"file\": " + JsonString(extra.file) + ", ";
+}
+
+std::string CloseResult(std::string out, const JsonMembers& extra) {
   if (extra.ms >= 0) {
     char buf[48];
     std::snprintf(buf, sizeof buf, ", \"ms\": %.2f", extra.ms);
@@ -104,33 +106,45 @@ std::string FacesResultJson(int width, int height, const std::vector<Face>& face
   return out + "}";
 }
 
-std::string ImageLabelJson(int width, int height, const std::vector<std::string>& labels,
-                           const std::vector<float>& probs, const JsonMembers& extra) {
-  std::string out = "{";
-  if (!extra.file.empty()) out += "\"file\": " + JsonString(extra.file) + ", ";
-  if (width > 0 && height > 0) {
-    out += "\"width\": " + std::to_string(width) + ", \"height\": " + std::to_string(height) + ", ";
-  }
-  const size_t n = std::min(labels.size(), probs.size());
-  // The most likely label; a NaN or infinite probability (a broken model) counts as 0, as written.
+}  // namespace
+
+size_t BestLabel(const float* probs, size_t n) {
+  // A NaN or infinite probability (a broken model) counts as 0, as the JSON writes it.
   auto value = [&](size_t k) { return probs[k] - probs[k] == 0.f ? probs[k] : 0.f; };
   size_t best = 0;
   for (size_t k = 1; k < n; ++k) {
     if (value(k) > value(best)) best = k;
   }
-  out += "\"label\": " + (n ? JsonString(labels[best]) : std::string("null")) + ", \"probs\": {";
+  return best;
+}
+
+std::string FacesResultJson(int width, int height, const std::vector<Face>& faces,
+                            const std::vector<std::string>& labels, const std::vector<int>* ids,
+                            const JsonMembers& extra) {
+  std::string out;
+  OpenResult(&out, extra);
+  out += "\"width\": " + std::to_string(width) + ", \"height\": " + std::to_string(height) +
+         ", \"faces\": " + FacesJson(faces, labels, ids);
+  return CloseResult(std::move(out), extra);
+}
+
+std::string ImageLabelJson(int width, int height, const std::vector<std::string>& labels,
+                           const std::vector<float>& probs, const JsonMembers& extra) {
+  std::string out;
+  OpenResult(&out, extra);
+  if (width > 0 && height > 0) {
+    out += "\"width\": " + std::to_string(width) + ", \"height\": " + std::to_string(height) + ", ";
+  }
+  const size_t n = std::min(labels.size(), probs.size());
+  out +=
+      "\"label\": " + (n ? JsonString(labels[BestLabel(probs.data(), n)]) : std::string("null")) +
+      ", \"probs\": {";
   for (size_t k = 0; k < n; ++k) {
     if (k) out += ", ";
     out += JsonString(labels[k]) + ": ";
     Number(&out, probs[k], 4);
   }
-  out += "}";
-  if (extra.ms >= 0) {
-    char buf[48];
-    std::snprintf(buf, sizeof buf, ", \"ms\": %.2f", extra.ms);
-    out += buf;
-  }
-  return out + "}";
+  return CloseResult(std::move(out) + "}", extra);
 }
 
 }  // namespace fm

@@ -19,6 +19,10 @@ std::string JsonString(const std::string& s);  // quoted and escaped
 std::string FacesJson(const std::vector<Face>& faces, const std::vector<std::string>& labels,
                       const std::vector<int>* ids = nullptr);
 
+// The index of the most likely of n classes (0 when n is 0); NaN or infinite probabilities count
+// as 0.
+size_t BestLabel(const float* probs, size_t n);
+
 // Extra members of a result object, written in order ("file" before, "ms" after).
 struct JsonMembers {
   std::string file;  // "file": ... when not empty (the CLI, fm_eval_scenes)

@@ -559,7 +559,7 @@ Output ClassifyImage(bool json, fm::WholeImageClassifier& classifier, const Inpu
   });
   if (!s.ok()) return ErrorOutput(json, in.file, s.message());
   const auto& labels = classifier.labels();
-  const size_t best = size_t(std::max_element(probs.begin(), probs.end()) - probs.begin());
+  const size_t best = fm::BestLabel(probs.data(), probs.size());
   Output o;
   char num[32];
   if (!json) {
