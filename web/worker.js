@@ -15,7 +15,8 @@
 //   {type:'crash'} (tests only) -> makes the engine read outside its memory, as a bug would.
 // A crashed engine (a wasm trap, an abort, a C++ exception no one caught) is never called again:
 // the worker answers {type:'crashed', id, error} and facemask.js starts a new worker. C++ errors,
-// out of memory included, come back as ordinary errors (the engine catches C++ exceptions; CMakeLists.txt).
+// out of memory included, come back as ordinary errors (the engine catches C++ exceptions, see
+// CMakeLists.txt).
 // Frames arrive transferred: a VideoFrame is copied as RGBA straight into one reused buffer in the
 // wasm heap; an ImageBitmap is drawn to one OffscreenCanvas to read its RGBA, then copied there.
 
