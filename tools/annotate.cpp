@@ -118,6 +118,23 @@ std::string TempPathFor(const std::string& path) {
   return (p.parent_path() / ("." + p.filename().string() + ".tmp")).string();
 }
 
+std::string JpegDataUri(const uint8_t* rgb, int width, int height, int quality) {
+  std::vector<uint8_t> jpg;
+  if (!stbi_write_jpg_to_func(Collect, &jpg, width, height, 3, rgb, quality)) return "";
+  static const char* b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string enc = "data:image/jpeg;base64,";
+  for (size_t i = 0; i < jpg.size(); i += 3) {
+    const uint32_t v = uint32_t(jpg[i]) << 16 |
+                       (i + 1 < jpg.size() ? uint32_t(jpg[i + 1]) << 8 : 0u) |
+                       (i + 2 < jpg.size() ? uint32_t(jpg[i + 2]) : 0u);
+    enc += b64[v >> 18 & 63];
+    enc += b64[v >> 12 & 63];
+    enc += i + 1 < jpg.size() ? b64[v >> 6 & 63] : '=';
+    enc += i + 2 < jpg.size() ? b64[v & 63] : '=';
+  }
+  return enc;
+}
+
 Status WriteJpeg(const Image& image, const std::string& path) {
   std::vector<uint8_t> bytes;
   if (!stbi_write_jpg_to_func(Collect, &bytes, image.width, image.height, 3, image.rgb.data(), 90))

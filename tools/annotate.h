@@ -19,5 +19,8 @@ void AnnotateFaces(Image* image, const std::vector<Face>& faces,
 Status WriteJpeg(const Image& image, const std::string& path);
 // DIR/.NAME.tmp for DIR/NAME.
 std::string TempPathFor(const std::string& path);
+// RGB pixels as a JPEG "data:image/jpeg;base64,..." URI, for pictures inside SVG reports; empty
+// if the encoder fails.
+std::string JpegDataUri(const uint8_t* rgb, int width, int height, int quality);
 
 }  // namespace fm

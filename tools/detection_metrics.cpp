@@ -148,23 +148,28 @@ std::vector<WidthBin> RecallByWidth(const std::vector<Photo>& photos,
   return bins;
 }
 
-int UnmatchedBoxes(const Photo& photo, double min_iou) {
+std::vector<bool> UnmatchedDetections(const Photo& photo, double min_iou) {
   std::vector<size_t> order(photo.detections.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return photo.detections[a].score > photo.detections[b].score;
   });
   std::vector<char> used(photo.truth.size(), 0);
-  int unmatched = 0;
+  std::vector<bool> unmatched(photo.detections.size(), false);
   for (size_t d : order) {
     const int t = BestFree(photo.detections[d].box, photo.truth, used, min_iou,
                            [](const GroundTruth& g) { return g.box; });
     if (t >= 0)
       used[size_t(t)] = 1;
     else
-      ++unmatched;
+      unmatched[d] = true;
   }
   return unmatched;
+}
+
+int UnmatchedBoxes(const Photo& photo, double min_iou) {
+  const std::vector<bool> u = UnmatchedDetections(photo, min_iou);
+  return int(std::count(u.begin(), u.end(), true));
 }
 
 }  // namespace metrics

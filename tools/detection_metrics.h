@@ -85,6 +85,8 @@ std::vector<WidthBin> RecallByWidth(const std::vector<Photo>& photos,
 // best-IoU ground-truth box of any class not taken yet (first on ties); those with IoU < min_iou
 // (default 0.4, score.py's) are unmatched.
 int UnmatchedBoxes(const Photo& photo, double min_iou = 0.4);
+// The same per detection (in photo.detections order): true for an unmatched one.
+std::vector<bool> UnmatchedDetections(const Photo& photo, double min_iou = 0.4);
 
 }  // namespace metrics
 }  // namespace fm

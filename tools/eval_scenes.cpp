@@ -6,13 +6,15 @@
 // three classes (face AP without a classifier) for all sizes and for faces >= 32 px, face recall
 // at IoU 0.5 by face width and score.py's unmatched boxes per photo.
 //   fm_eval_scenes [--detector F] [--classifier F] [--min-score S] [--tiles auto|on|off]
-//                  [--min-tile T] [--iou T] [--limit N] [--split all|train|dev]
-//                  [--pr-svg FILE] [--json FILE] [--jsonl FILE] SCENES_DIR
+//                  [--min-tile T] [--iou T] [--limit N] [--split all|train|dev|val|fit]
+//                  [--pr-svg FILE] [--failures-svg FILE] [--json FILE] [--jsonl FILE]
+//                  SCENES_DIR
 // A ground-truth face counts as found when a detection overlaps it with IoU >= T (default 0.3;
 // BlazeFace boxes are tighter than the hand-drawn ones); a detection overlapping no ground-truth
 // box (IoU < 0.1, any size) is a false box. --pr-svg writes precision-recall curves (all sizes),
-// --json all the numbers as one object, --jsonl the `facemask detect --json` line of each photo
-// (so map.py and score.py can score the very same detections).
+// --failures-svg the three photos with the most misses (faces >= 20 px not found, false boxes)
+// with every box drawn, --json all the numbers as one object, --jsonl the `facemask detect --json`
+// line of each photo (so map.py and score.py can score the very same detections).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -23,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "annotate.h"
 #include "detection_metrics.h"
 #include "model_format.h"
 #include "pipeline.h"
@@ -43,16 +46,17 @@ const char* const kFalseBoxRule =
     "the best-IoU ground-truth box of any class not taken yet; IoU < 0.4 -> unmatched";
 
 int Usage() {
-  std::fprintf(stderr,
-               "usage: fm_eval_scenes [--detector F] [--classifier F] [--min-score S] "
-               "[--tiles auto|on|off] [--min-tile T] [--iou T] [--limit N] [--split all|train|dev] "
-               "[--pr-svg FILE] [--json FILE] [--jsonl FILE] SCENES_DIR\n");
+  std::fprintf(
+      stderr,
+      "usage: fm_eval_scenes [--detector F] [--classifier F] [--min-score S] "
+      "[--tiles auto|on|off] [--min-tile T] [--iou T] [--limit N] [--split all|train|dev|val|fit] "
+      "[--pr-svg FILE] [--json FILE] [--jsonl FILE] SCENES_DIR\n");
   return 2;
 }
 
 struct Args {
   std::string detector_path;  // default: the CLI's (model/detector.fmm, else blazeface-full)
-  std::string classifier_path, dir, split = "all", pr_svg, json, jsonl;
+  std::string classifier_path, dir, split = "all", pr_svg, failures_svg, json, jsonl;
   fm::PipelineOptions options;
   float match_iou = 0.3f;
   int limit = 1 << 30;
@@ -80,6 +84,8 @@ bool ParseArgs(int argc, char** argv, Args* o) {
       o->split = argv[++i];
     else if (a == "--pr-svg" && has_value)
       o->pr_svg = argv[++i];
+    else if (a == "--failures-svg" && has_value)
+      o->failures_svg = argv[++i];
     else if (a == "--json" && has_value)
       o->json = argv[++i];
     else if (a == "--jsonl" && has_value)
@@ -99,7 +105,8 @@ bool ParseArgs(int argc, char** argv, Args* o) {
     else
       return false;
   }
-  return !o->dir.empty() && (o->split == "all" || o->split == "train" || o->split == "dev");
+  return !o->dir.empty() && (o->split == "all" || o->split == "train" || o->split == "dev" ||
+                             o->split == "val" || o->split == "fit");
 }
 
 // The value as results_json writes it (and the python scorers read it back).
@@ -403,6 +410,81 @@ std::string PrSvg(const Metrics& m) {
   return s + "</svg>\n";
 }
 
+// One photo's outcome for the failures plot: which faces were found (IoU 0.5) and which boxes are
+// false (score.py's rule).
+struct PhotoOutcome {
+  std::string file;
+  fmm::Photo photo;
+  std::vector<bool> found, unmatched;
+  int missed_big = 0, missed_small = 0, false_boxes = 0;  // big: >= 20 px wide
+};
+
+PhotoOutcome Outcome(const std::string& file, fmm::Photo photo) {
+  PhotoOutcome o;
+  o.file = file;
+  o.found = fmm::FoundTruth(photo, 0.5);
+  o.unmatched = fmm::UnmatchedDetections(photo, kFalseBoxIou);
+  for (size_t t = 0; t < photo.truth.size(); ++t)
+    if (!o.found[t])
+      ++(photo.truth[t].box.x1 - photo.truth[t].box.x0 >= 20 ? o.missed_big : o.missed_small);
+  o.false_boxes = int(std::count(o.unmatched.begin(), o.unmatched.end(), true));
+  o.photo = std::move(photo);
+  return o;
+}
+
+// The `count` photos with the most misses (faces >= 20 px not found + false boxes), each drawn
+// 480 px wide: found faces green, missed >= 20 px red, smaller misses pink, false boxes yellow
+// and dashed.
+std::string FailuresSvg(std::vector<PhotoOutcome> all, size_t count) {
+  std::stable_sort(all.begin(), all.end(), [](const PhotoOutcome& a, const PhotoOutcome& b) {
+    return a.missed_big + a.false_boxes > b.missed_big + b.false_boxes;
+  });
+  all.resize(std::min(all.size(), count));
+  const double W = 480, caption = 22;
+  std::string body;
+  double y = 30;
+  char buf[512];
+  for (const PhotoOutcome& o : all) {
+    fm::Image im;
+    if (!fm::DecodeImageFile(o.file, &im).ok()) continue;
+    const double k = W / im.width, h = im.height * k;
+    const int found = int(std::count(o.found.begin(), o.found.end(), true));
+    std::snprintf(buf, sizeof buf,
+                  "<text x=\"4\" y=\"%.0f\">%s: %zu faces, %d found; missed %d &gt;= 20 px, %d "
+                  "smaller; %d false</text>\n",
+                  y + 15, fs::path(o.file).filename().c_str(), o.found.size(), found, o.missed_big,
+                  o.missed_small, o.false_boxes);
+    body += buf;
+    y += caption;
+    body += "<image x=\"0\" y=\"" + Num(y, "%.0f") + "\" width=\"" + Num(W, "%.0f") +
+            "\" height=\"" + Num(h, "%.1f") + "\" href=\"" +
+            fm::JpegDataUri(im.rgb.data(), im.width, im.height, 80) + "\"/>\n";
+    auto rect = [&](const fmm::Box& b, const char* colour, bool dashed) {
+      std::snprintf(buf, sizeof buf,
+                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
+                    "stroke=\"%s\" stroke-width=\"1.5\"%s/>\n",
+                    b.x0 * k, y + b.y0 * k, (b.x1 - b.x0) * k, (b.y1 - b.y0) * k, colour,
+                    dashed ? " stroke-dasharray=\"4 2\"" : "");
+      body += buf;
+    };
+    for (size_t t = 0; t < o.photo.truth.size(); ++t) {
+      const fmm::Box& b = o.photo.truth[t].box;
+      rect(b, o.found[t] ? "#00c000" : b.x1 - b.x0 >= 20 ? "#ff0000" : "#ff80c0", false);
+    }
+    for (size_t d = 0; d < o.photo.detections.size(); ++d)
+      if (o.unmatched[d]) rect(o.photo.detections[d].box, "#ffd000", true);
+    y += h + 8;
+  }
+  std::snprintf(buf, sizeof buf,
+                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+                "font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%%\" "
+                "height=\"100%%\" fill=\"white\"/>\n<text x=\"4\" y=\"18\">Found (green), "
+                "missed &gt;= 20 px (red) and smaller (pink), false boxes (yellow, "
+                "dashed)</text>\n",
+                W, y);
+  return buf + body + "</svg>\n";
+}
+
 bool WriteFile(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
@@ -452,12 +534,16 @@ int main(int argc, char** argv) {
 
   LegacyStats st;
   std::vector<fmm::Photo> photos;
+  std::vector<PhotoOutcome> outcomes;
   std::vector<fm::Face> faces;
   fm::Image image;
   for (const std::string& xml : xmls) {
     if (st.images >= args.limit) break;
     const std::string stem = fs::path(xml).stem().string();
-    if (args.split != "all" && fm::IsScenesDevPhoto(stem) != (args.split == "dev")) continue;
+    // train = val + fit (the detector's held-out part and the rest); dev is never trained on.
+    const std::string split = fm::ScenesSplitOf(stem);
+    if (args.split != "all" && split != args.split && !(args.split == "train" && split != "dev"))
+      continue;
     const std::string jpg = (fs::path(args.dir) / (stem + ".jpg")).string();
     const std::string png = (fs::path(args.dir) / (stem + ".png")).string();
     const std::string file = fs::exists(jpg) ? jpg : png;
@@ -477,6 +563,7 @@ int main(int argc, char** argv) {
     }
     st.Add(truth, faces, pipeline->labels(), args.match_iou);
     photos.push_back(ToPhoto(truth, faces, pipeline->labels(), pipeline->has_classifier()));
+    if (!args.failures_svg.empty()) outcomes.push_back(Outcome(file, photos.back()));
     if (jsonl.is_open()) {
       fm::JsonMembers extra;
       extra.file = file;
@@ -500,6 +587,8 @@ int main(int argc, char** argv) {
   }
   if (!args.json.empty()) ok = WriteFile(args.json, ResultsJson(args, st, m, seconds)) && ok;
   if (!args.pr_svg.empty()) ok = WriteFile(args.pr_svg, PrSvg(m)) && ok;
+  if (!args.failures_svg.empty())
+    ok = WriteFile(args.failures_svg, FailuresSvg(std::move(outcomes), 3)) && ok;
   std::printf(
       "{\"eval\": \"scenes\", \"images\": %d, \"recall_32px\": %.4f, \"recall_all\": %.4f, "
       "\"false_boxes_per_image\": %.4f, \"ms_per_image\": %.2f}\n",

@@ -42,10 +42,24 @@ std::vector<VocBox> ReadVocBoxes(const std::string& path) {
   return out;
 }
 
-bool IsScenesDevPhoto(const std::string& stem) {
+namespace {
+uint32_t Fnv1a32(const std::string& s) {
   uint32_t h = 2166136261u;
-  for (unsigned char c : stem) h = (h ^ c) * 16777619u;
-  return h % 4 == 0;
+  for (unsigned char c : s) h = (h ^ c) * 16777619u;
+  return h;
+}
+}  // namespace
+
+bool IsScenesDevPhoto(const std::string& stem) {
+  return Fnv1a32(stem) % 4 == 0;
+}
+
+bool IsScenesDetectorValPhoto(const std::string& stem) {
+  return !IsScenesDevPhoto(stem) && Fnv1a32(stem + "#detector-val") % 8 == 0;
+}
+
+const char* ScenesSplitOf(const std::string& stem) {
+  return IsScenesDevPhoto(stem) ? "dev" : IsScenesDetectorValPhoto(stem) ? "val" : "fit";
 }
 
 float BoxIoU(const VocBox& t, const Detection& d) {

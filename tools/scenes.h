@@ -18,6 +18,11 @@ struct VocBox {
 std::vector<VocBox> ReadVocBoxes(const std::string& path);
 // Dev photos: FNV-1a of the file stem, one in four.
 bool IsScenesDevPhoto(const std::string& stem);
+// The detector's held-out part of the train photos (thresholds and every other choice): FNV-1a of
+// stem + "#detector-val", one in eight of the non-dev photos. The rest of train is "fit".
+bool IsScenesDetectorValPhoto(const std::string& stem);
+// "dev", "val" or "fit" for a photo's stem.
+const char* ScenesSplitOf(const std::string& stem);
 float BoxIoU(const VocBox& box, const Detection& det);
 
 }  // namespace fm

@@ -9,14 +9,12 @@
 #include <numeric>
 #include <sstream>
 
+#include "annotate.h"
 #include "frozen.h"
 #include "layers.h"
 #include "loss.h"
 #include "model_format.h"
 #include "pipeline.h"
-
-#define STBI_WRITE_NO_STDIO
-#include <stb/stb_image_write.h>
 
 namespace fm::train {
 namespace {
@@ -537,28 +535,11 @@ std::string ErrorsSvg(const CropSet& set, const EvalResult& r) {
   static const char* kShort[] = {"mask", "no mask", "incorrect"};
   for (size_t k = 0; k < r.dev_errors.size(); ++k) {
     const auto& e = r.dev_errors[k];
-    std::vector<uint8_t> jpg;
-    stbi_write_jpg_to_func(
-        [](void* ctx, void* data, int size) {
-          auto* v = static_cast<std::vector<uint8_t>*>(ctx);
-          v->insert(v->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
-        },
-        &jpg, set.size, set.size, 3, set.Exact(e.index), 90);
-    static const char* b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string enc;
-    for (size_t i = 0; i < jpg.size(); i += 3) {
-      const uint32_t v = uint32_t(jpg[i]) << 16 | (i + 1 < jpg.size() ? jpg[i + 1] << 8 : 0) |
-                         (i + 2 < jpg.size() ? jpg[i + 2] : 0);
-      enc += b64[v >> 18 & 63];
-      enc += b64[v >> 12 & 63];
-      enc += i + 1 < jpg.size() ? b64[v >> 6 & 63] : '=';
-      enc += i + 2 < jpg.size() ? b64[v & 63] : '=';
-    }
+    const std::string uri = JpegDataUri(set.Exact(e.index), set.size, set.size, 90);
     const Sample& s = set.samples[e.index];
     const int x = int(k % cols) * cell, y = 24 + int(k / cols) * (cell + label_h);
     o << "<image x='" << x + 4 << "' y='" << y << "' width='" << cell - 8 << "' height='"
-      << cell - 8 << "' style='image-rendering:pixelated' href='data:image/jpeg;base64," << enc
-      << "'/>\n";
+      << cell - 8 << "' style='image-rendering:pixelated' href='" << uri << "'/>\n";
     char text[96];
     std::snprintf(text, sizeof text, "%s -&gt; %s %.0f%%", kShort[s.label], kShort[e.pred],
                   double(e.prob) * 100);
