@@ -3,8 +3,8 @@
 // depthwise with explicit padding and stride 2, residual add with its clamp, clamp, resize
 // bilinear in all three modes, depth_to_space, pad, reshape, concatenation, two heads), trainer ==
 // engine (reference and XNNPACK) on the exported graph after training steps, the kept zeros of
-// a sparse model, the real full-range BlazeFace graph, and the loss's anchor matching and focal
-// loss against hand-computed values.
+// a sparse model, the real full-range BlazeFace graph, the loss's anchor matching and focal
+// loss against hand-computed values, and the detector views' pasted faces (detect_data.h).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common.h"
+#include "detect_data.h"
 #include "detect_loss.h"
 #include "graph_builder.h"
 #include "graph_net.h"
@@ -365,3 +366,70 @@ TEST(DetectLoss, GradientMatchesFiniteDifferences) {
 
 }  // namespace
 }  // namespace fm::train
+
+// Pasted faces land where their boxes say, in the size range, never over an annotated face or
+// the letterbox padding, and leave the rest of the view as it was: a red 40x40 "face" in a
+// 100x100 grey photo pasted into views of a 400x300 scene with one annotated face.
+TEST(DetectData, PastedFacesAreWhereTheirBoxesSay) {
+  fm::train::Scene scene;
+  scene.image.width = 400;
+  scene.image.height = 300;
+  scene.image.rgb.assign(size_t(400 * 300 * 3), 90);
+  scene.boxes.push_back({"with_mask", 180.f, 120.f, 220.f, 170.f});
+  fm::train::PasteFace f;
+  fm::Image src;
+  src.width = src.height = 100;
+  src.rgb.assign(size_t(100 * 100 * 3), 128);
+  for (int y = 30; y < 70; ++y)
+    for (int x = 30; x < 70; ++x) {
+      uint8_t* p = &src.rgb[size_t(y * 100 + x) * 3];
+      p[0] = 255, p[1] = 0, p[2] = 0;
+    }
+  f.levels = {src, fm::Downscale(src, 2)};
+  f.x0 = f.y0 = 30.f, f.x1 = f.y1 = 70.f;
+  const std::vector<fm::train::PasteFace> pastes = {f};
+  fm::train::ViewOptions vo;
+  vo.whole_prob = 1.f;  // letterboxed: padding above and below
+  vo.photometric = false;
+  vo.recolour_prob = 0.f;
+  vo.paste_prob = 1.f;
+  const int S = vo.size;
+  std::vector<float> with(size_t(S * S * 3)), without(with.size());
+  int pasted = 0;
+  for (uint64_t seed = 1; seed <= 40; ++seed) {
+    std::vector<fm::train::GtBox> gts, plain;
+    fm::train::Rng a(seed), b(seed);
+    fm::train::SampleView(scene, pastes, vo, &a, with.data(), &gts);
+    fm::train::SampleView(scene, {}, vo, &b, without.data(), &plain);
+    ASSERT_EQ(plain.size(), 1u);
+    ASSERT_GE(gts.size(), 1u);
+    const fm::train::GtBox& face = gts[0];
+    std::vector<bool> inside(size_t(S * S), false);
+    for (size_t i = 1; i < gts.size(); ++i, ++pasted) {
+      const fm::train::GtBox& g = gts[i];
+      const float w = g.x1 - g.x0;
+      EXPECT_GE(w, vo.paste_min_px - 1e-3f);
+      EXPECT_LE(w, vo.paste_max_px + 1e-3f);
+      EXPECT_NEAR(g.y1 - g.y0, w, 1e-3f);
+      EXPECT_TRUE(g.x1 < face.x0 || g.x0 > face.x1 || g.y1 < face.y0 || g.y0 > face.y1);
+      // The box centre is the red face (bilinear edges aside).
+      const float* c =
+          &with[(size_t(int((g.y0 + g.y1) / 2)) * size_t(S) + size_t(int((g.x0 + g.x1) / 2))) * 3];
+      EXPECT_GT(c[0], 0.9f);
+      EXPECT_LT(c[1], -0.9f);
+      // The square it was blended in: 1.8x the face around it.
+      const float half = 0.9f * w + 1.f, cx = (g.x0 + g.x1) / 2, cy = (g.y0 + g.y1) / 2;
+      for (int y = std::max(0, int(cy - half)); y < std::min(S, int(cy + half) + 1); ++y)
+        for (int x = std::max(0, int(cx - half)); x < std::min(S, int(cx + half) + 1); ++x)
+          inside[size_t(y * S + x)] = true;
+    }
+    for (int i = 0; i < S * S; ++i) {
+      const float* p = &without[size_t(i) * 3];
+      const bool padding = p[0] == 0.f && p[1] == 0.f && p[2] == 0.f;
+      if (inside[size_t(i)] && !padding) continue;
+      for (int k = 0; k < 3; ++k)
+        ASSERT_EQ(with[size_t(i) * 3 + size_t(k)], p[k]) << "seed " << seed << " pixel " << i;
+    }
+  }
+  EXPECT_GE(pasted, 40);  // 1..3 per view, a few refused where they would overlap
+}

@@ -43,6 +43,7 @@ Status DetectorAnchors(const Graph& g, std::vector<Anchor>* anchors, int* size) 
 
 struct ValScore {
   float min_score = 0.5f, tile_min_score = 0.7f;
+  float min_tile = -1.f;  // the pipeline's smallest tile; < 0: its default
   int faces = 0, found = 0, false_boxes = 0, photos = 0;
   double Recall() const { return faces ? double(found) / faces : 0; }
   double FalsePerPhoto() const { return photos ? double(false_boxes) / photos : 0; }
@@ -55,6 +56,7 @@ Status ScoreVal(std::shared_ptr<const Graph> model, const std::vector<Scene>& va
   PipelineOptions po;
   po.min_score = vs->min_score;
   po.tile_min_score = vs->tile_min_score;
+  if (vs->min_tile > 0.f) po.min_tile = vs->min_tile;
   std::unique_ptr<Pipeline> p;
   FM_RETURN_IF_ERROR(Pipeline::Create(model, nullptr, po, &p));
   std::vector<Detection> dets;
@@ -80,8 +82,9 @@ struct Batch {
   std::vector<std::vector<int>> assign;
 };
 
-Status MakeBatch(const std::vector<Scene>& fit, const std::vector<Anchor>& anchors,
-                 const ViewOptions& vo, const DetLossOptions& lo, uint64_t seed, int step,
+Status MakeBatch(const std::vector<Scene>& fit, const std::vector<PasteFace>& pastes,
+                 const std::vector<Anchor>& anchors, const ViewOptions& vo,
+                 const DetLossOptions& lo, uint64_t seed, int step,
                  std::vector<std::unique_ptr<Runtime>>* teachers, Batch* b) {
   const int S = vo.size;
   const size_t rows = anchors.size() * kRawColumns;
@@ -91,7 +94,7 @@ Status MakeBatch(const std::vector<Scene>& fit, const std::vector<Anchor>& ancho
     for (int i = begin; i < end; ++i) {
       Rng rng(seed * 1000003ull + uint64_t(step) * 4099ull + uint64_t(i));
       float* xi = b->x.data() + size_t(i) * b->x.PerSample();
-      SampleView(fit[rng.Next() % fit.size()], vo, &rng, xi, &b->gts[size_t(i)]);
+      SampleView(fit[rng.Next() % fit.size()], pastes, vo, &rng, xi, &b->gts[size_t(i)]);
       AssignAnchors(anchors, S, b->gts[size_t(i)], lo, &b->assign[size_t(i)]);
       std::copy(xi, xi + b->x.PerSample(), rt.input(0));
       const Status ts = rt.Run();
@@ -148,16 +151,18 @@ constexpr double kMaxFalsePerPhoto = 0.10;
 // Thresholds: the best val recall (IoU 0.5) with at most kMaxFalsePerPhoto false boxes per photo
 // (the detector issue's target is 0.10 on unseen photos).
 Status ChooseThresholds(std::shared_ptr<const Graph> trained, const std::vector<Scene>& val,
-                        ValScore* best, std::string* sweep_json) {
+                        float min_tile, ValScore* best, std::string* sweep_json) {
   std::ostringstream sweep;
   sweep << "[";
-  *best = ValScore{0.5f, 0.7f};
+  *best = ValScore{0.5f, 0.7f, min_tile};
   bool have = false;
-  for (float m : {0.3f, 0.4f, 0.5f, 0.55f, 0.6f, 0.65f, 0.7f, 0.75f, 0.8f})
-    for (float dt : {0.f, 0.05f, 0.1f, 0.15f, 0.2f}) {
-      ValScore vs{m, std::min(0.95f, m + dt)};
+  // Steps of 0.025 where the choice falls (recall drops fast with the tile threshold there).
+  for (float m : {0.3f, 0.4f, 0.5f, 0.55f, 0.6f, 0.625f, 0.65f, 0.675f, 0.7f, 0.725f, 0.75f, 0.8f})
+    for (float dt : {0.f, 0.025f, 0.05f, 0.075f, 0.1f, 0.15f, 0.2f, 0.25f, 0.3f}) {
+      if (m + dt > 0.951f) continue;
+      ValScore vs{m, m + dt, min_tile};
       FM_RETURN_IF_ERROR(ScoreVal(trained, val, &vs));
-      std::printf("val  min %.2f tile %.2f: recall %.4f, false boxes/photo %.3f\n",
+      std::printf("val  min %.3f tile %.3f: recall %.4f, false boxes/photo %.3f\n",
                   double(vs.min_score), double(vs.tile_min_score), vs.Recall(), vs.FalsePerPhoto());
       sweep << (have || sweep.tellp() > 1 ? "," : "") << "{\"min\":" << vs.min_score
             << ",\"tile\":" << vs.tile_min_score << ",\"recall\":" << vs.Recall()
@@ -171,7 +176,7 @@ Status ChooseThresholds(std::shared_ptr<const Graph> trained, const std::vector<
   if (!have)
     std::printf("val: no thresholds reach %.2f false boxes per photo; using 0.5/0.7\n",
                 kMaxFalsePerPhoto);
-  std::printf("chosen: min %.2f, tile %.2f\n", double(best->min_score),
+  std::printf("chosen: min %.3f, tile %.3f\n", double(best->min_score),
               double(best->tile_min_score));
   *sweep_json = sweep.str();
   return Status::Ok();
@@ -179,9 +184,9 @@ Status ChooseThresholds(std::shared_ptr<const Graph> trained, const std::vector<
 
 void StampThresholds(const ValScore& chosen, Graph* g) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f", double(chosen.min_score));
+  std::snprintf(buf, sizeof buf, "%.3f", double(chosen.min_score));
   g->metadata["pipeline_min_score"] = buf;
-  std::snprintf(buf, sizeof buf, "%.2f", double(chosen.tile_min_score));
+  std::snprintf(buf, sizeof buf, "%.3f", double(chosen.tile_min_score));
   g->metadata["pipeline_tile_min_score"] = buf;
 }
 
@@ -193,6 +198,7 @@ void Stamp(const DetectFitOptions& o, const Graph& start, Graph* g) {
   g->metadata.erase("min_score");  // MediaPipe's cut-off for the original; see pipeline_*
   std::ostringstream info;
   info << "steps=" << o.steps << ",batch=" << o.batch << ",lr=" << o.opt.lr << ",seed=" << o.seed
+       << ",paste_faces=" << (o.faces.empty() ? 0 : o.paste_faces)
        << (o.from_scratch ? ",from_scratch" : ",fine_tuned");
   g->metadata["training"] = info.str();
 }
@@ -200,9 +206,9 @@ void Stamp(const DetectFitOptions& o, const Graph& start, Graph* g) {
 // Thresholds (on val) and crop box (on fit, against the reference detector) for a trained
 // detector, then the file.
 Status TuneAndWrite(std::shared_ptr<const Graph> reference, std::shared_ptr<Graph> model,
-                    const std::vector<Scene>& fit, const std::vector<Scene>& val,
+                    const std::vector<Scene>& fit, const std::vector<Scene>& val, float min_tile,
                     const std::string& out, ValScore* chosen, std::string* sweep) {
-  FM_RETURN_IF_ERROR(ChooseThresholds(model, val, chosen, sweep));
+  FM_RETURN_IF_ERROR(ChooseThresholds(model, val, min_tile, chosen, sweep));
   StampThresholds(*chosen, model.get());
   std::string crop_box;
   FM_RETURN_IF_ERROR(MeasureCropBox(reference, model, fit, &crop_box));
@@ -223,6 +229,8 @@ Status FitDetector(const DetectFitOptions& o) {
   std::vector<Scene> fit, val;
   FM_RETURN_IF_ERROR(LoadScenes(o.scenes, SceneSplit::kFit, &fit));
   FM_RETURN_IF_ERROR(LoadScenes(o.scenes, SceneSplit::kVal, &val));
+  std::vector<PasteFace> pastes;
+  if (!o.faces.empty()) FM_RETURN_IF_ERROR(LoadPasteFaces(o.faces, start, o.paste_faces, &pastes));
   std::unique_ptr<GraphNet> net;
   FM_RETURN_IF_ERROR(GraphNet::Create(*start, /*keep_zeros=*/!o.from_scratch, &net));
   if (o.from_scratch) net->Reinitialize(o.seed);
@@ -235,7 +243,7 @@ Status FitDetector(const DetectFitOptions& o) {
   std::printf("detector: %s, %lld params, %.1f M MACs; %zu fit photos, %zu val photos\n",
               o.init.c_str(), static_cast<long long>(net->NumParams()), double(net->Macs()) / 1e6,
               fit.size(), val.size());
-  ValScore base{0.45f, 0.7f};  // the pipeline's defaults for the converted BlazeFace
+  ValScore base{0.45f, 0.7f, o.min_tile};  // the pipeline's defaults for the converted BlazeFace
   FM_RETURN_IF_ERROR(ScoreVal(start, val, &base));
   std::printf("start model on val (min 0.45, tile 0.70): recall %.4f, false boxes/photo %.3f\n",
               base.Recall(), base.FalsePerPhoto());
@@ -253,7 +261,7 @@ Status FitDetector(const DetectFitOptions& o) {
   DetLoss run;
   int run_steps = 0;
   for (int step = 0; step < o.steps; ++step) {
-    FM_RETURN_IF_ERROR(MakeBatch(fit, anchors, vo, lo, o.seed, step, &teachers, &batch));
+    FM_RETURN_IF_ERROR(MakeBatch(fit, pastes, anchors, vo, lo, o.seed, step, &teachers, &batch));
     net->Forward(batch.x, true);
     float pos = 0.f;
     for (int i = 0; i < B; ++i)
@@ -298,7 +306,7 @@ Status FitDetector(const DetectFitOptions& o) {
   ValScore chosen;
   std::string sweep;
   Stamp(o, *start, trained.get());
-  FM_RETURN_IF_ERROR(TuneAndWrite(start, trained, fit, val, o.out, &chosen, &sweep));
+  FM_RETURN_IF_ERROR(TuneAndWrite(start, trained, fit, val, o.min_tile, o.out, &chosen, &sweep));
   if (!o.log_json.empty()) {
     std::ofstream f(o.log_json);
     f << "{\"start_val\":{\"recall\":" << base.Recall()
@@ -320,7 +328,7 @@ Status RetuneDetector(const DetectFitOptions& o) {
   FM_RETURN_IF_ERROR(LoadScenes(o.scenes, SceneSplit::kVal, &val));
   ValScore chosen;
   std::string sweep;
-  FM_RETURN_IF_ERROR(TuneAndWrite(reference, model, fit, val, o.out, &chosen, &sweep));
+  FM_RETURN_IF_ERROR(TuneAndWrite(reference, model, fit, val, o.min_tile, o.out, &chosen, &sweep));
   if (!o.log_json.empty()) {
     std::ofstream f(o.log_json);
     f << "{\"sweep\":" << sweep << ",\"chosen\":{\"min\":" << chosen.min_score
@@ -333,6 +341,12 @@ Status RetuneDetector(const DetectFitOptions& o) {
 Status PreviewDetectorViews(const DetectFitOptions& o, int count, const std::string& png) {
   std::vector<Scene> fit;
   FM_RETURN_IF_ERROR(LoadScenes(o.scenes, SceneSplit::kFit, &fit));
+  std::vector<PasteFace> pastes;
+  if (!o.faces.empty()) {
+    auto start = std::make_shared<Graph>();
+    FM_RETURN_IF_ERROR(ReadModelFile(o.init, start.get()));
+    FM_RETURN_IF_ERROR(LoadPasteFaces(o.faces, start, o.paste_faces, &pastes));
+  }
   ViewOptions vo;
   const int S = vo.size, cols = 4, rows = (count + cols - 1) / cols;
   std::vector<uint8_t> grid(size_t(cols * S) * size_t(rows * S) * 3, 0);
@@ -340,7 +354,7 @@ Status PreviewDetectorViews(const DetectFitOptions& o, int count, const std::str
   std::vector<GtBox> gts;
   for (int k = 0; k < count; ++k) {
     Rng rng(o.seed * 1000003ull + uint64_t(k));
-    SampleView(fit[rng.Next() % fit.size()], vo, &rng, t.data(), &gts);
+    SampleView(fit[rng.Next() % fit.size()], pastes, vo, &rng, t.data(), &gts);
     const int gx = (k % cols) * S, gy = (k / cols) * S;
     auto px = [&](int x, int y) {
       return &grid[(size_t(gy + y) * size_t(cols * S) + size_t(gx + x)) * 3];

@@ -20,15 +20,20 @@ struct DetectFitOptions {
   std::string init;  // starting .fmm (converted BlazeFace)
   // --retune: the detector whose boxes the classifier's crops were cut around (crop_box)
   std::string reference;
-  std::string scenes;    // ../shared/data/scenes
-  std::string out;       // written .fmm
-  std::string log_json;  // optional: loss history and the threshold sweep
+  std::string scenes;     // ../shared/data/scenes
+  std::string faces;      // ../shared/data/faces: faces to paste into views; empty = none
+  int paste_faces = 800;  // how many of them
+  std::string out;        // written .fmm
+  std::string log_json;   // optional: loss history and the threshold sweep
   int steps = 3000;
   int batch = 16;
   float warmup = 100;  // steps
   uint64_t seed = 1;
   bool from_scratch = false;  // re-initialise every weight (He), as a baseline
   bool fp16 = true;
+  // The smallest tile (PipelineOptions::min_tile) the thresholds are chosen for; < 0: the
+  // pipeline's default.
+  float min_tile = -1.f;
   OptimizerOptions opt;
 };
 

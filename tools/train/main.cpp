@@ -13,8 +13,10 @@
 //   fm_train detector [--init model/blazeface-full.fmm] [--scenes ../shared/data/scenes]
 //                  [--steps 3000] [--batch 16] [--lr 3e-4] [--weight-decay 1e-5] [--warmup 100]
 //                  [--seed 1] [--from-scratch] [--fp32] [--json log.json] --out detector.fmm
+//                  [--faces ../shared/data/faces | --no-paste] [--paste-faces 800] [--min-tile T]
 //   fm_train detector --preview views.png   (16 augmented views with their faces drawn)
 //   fm_train detector --retune --init trained.fmm --out out.fmm   (thresholds only)
+//   (--min-tile T: the pipeline tiling the thresholds are chosen for; default the pipeline's)
 // Common: --threads N (default 2; OpenBLAS is kept single-threaded, the trainer splits batches).
 #include <cblas.h>
 #include <malloc.h>
@@ -53,6 +55,7 @@ int Detector(int argc, char** argv) {
   fm::train::DetectFitOptions o;
   o.init = o.reference = std::string(FM_DEFAULT_MODEL_DIR) + "/blazeface-full.fmm";
   o.scenes = std::string(FM_DEFAULT_MODEL_DIR) + "/../../shared/data/scenes";
+  o.faces = std::string(FM_DEFAULT_MODEL_DIR) + "/../../shared/data/faces";
   o.opt.lr = 3e-4f;
   o.opt.weight_decay = 1e-5f;
   int threads = 2;
@@ -72,6 +75,10 @@ int Detector(int argc, char** argv) {
       retune = true;
       continue;
     }
+    if (a == "--no-paste") {
+      o.faces.clear();
+      continue;
+    }
     if (i + 1 >= argc) {
       std::fprintf(stderr, "fm_train: %s needs a value\n", a.c_str());
       return 2;
@@ -83,6 +90,10 @@ int Detector(int argc, char** argv) {
       o.reference = v;
     else if (a == "--scenes")
       o.scenes = v;
+    else if (a == "--faces")
+      o.faces = v;
+    else if (a == "--paste-faces")
+      o.paste_faces = std::stoi(v);
     else if (a == "--out")
       o.out = v;
     else if (a == "--json")
@@ -101,6 +112,8 @@ int Detector(int argc, char** argv) {
       o.warmup = std::stof(v);
     else if (a == "--seed")
       o.seed = std::stoull(v);
+    else if (a == "--min-tile")
+      o.min_tile = std::stof(v);
     else if (a == "--threads")
       threads = std::stoi(v);
     else {
