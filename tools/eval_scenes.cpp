@@ -433,8 +433,8 @@ PhotoOutcome Outcome(const std::string& file, fmm::Photo photo) {
 }
 
 // The `count` photos with the most misses (faces >= 20 px not found + false boxes), each drawn
-// 480 px wide: found faces green, missed >= 20 px red, smaller misses pink, false boxes yellow
-// and dashed.
+// 480 px wide: found faces green, missed >= 20 px red, smaller misses pink; the detections blue,
+// false ones yellow and dashed.
 std::string FailuresSvg(std::vector<PhotoOutcome> all, size_t count) {
   std::stable_sort(all.begin(), all.end(), [](const PhotoOutcome& a, const PhotoOutcome& b) {
     return a.missed_big + a.false_boxes > b.missed_big + b.false_boxes;
@@ -472,14 +472,14 @@ std::string FailuresSvg(std::vector<PhotoOutcome> all, size_t count) {
       rect(b, o.found[t] ? "#00c000" : b.x1 - b.x0 >= 20 ? "#ff0000" : "#ff80c0", false);
     }
     for (size_t d = 0; d < o.photo.detections.size(); ++d)
-      if (o.unmatched[d]) rect(o.photo.detections[d].box, "#ffd000", true);
+      rect(o.photo.detections[d].box, o.unmatched[d] ? "#ffd000" : "#40a0ff", o.unmatched[d]);
     y += h + 8;
   }
   std::snprintf(buf, sizeof buf,
                 "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
                 "font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%%\" "
-                "height=\"100%%\" fill=\"white\"/>\n<text x=\"4\" y=\"18\">Found (green), "
-                "missed &gt;= 20 px (red) and smaller (pink), false boxes (yellow, "
+                "height=\"100%%\" fill=\"white\"/>\n<text x=\"4\" y=\"18\">Faces found (green), "
+                "missed &gt;= 20 px (red), smaller (pink); boxes (blue), false (yellow, "
                 "dashed)</text>\n",
                 W, y);
   return buf + body + "</svg>\n";

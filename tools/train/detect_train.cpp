@@ -197,9 +197,9 @@ void Stamp(const DetectFitOptions& o, const Graph& start, Graph* g) {
                           (it == start.metadata.end() ? o.init : it->second);
   g->metadata.erase("min_score");  // MediaPipe's cut-off for the original; see pipeline_*
   std::ostringstream info;
-  info << "steps=" << o.steps << ",batch=" << o.batch << ",lr=" << o.opt.lr << ",seed=" << o.seed
-       << ",paste_faces=" << (o.faces.empty() ? 0 : o.paste_faces)
-       << (o.from_scratch ? ",from_scratch" : ",fine_tuned");
+  info << "steps=" << o.steps << ",batch=" << o.batch << ",lr=" << o.opt.lr << ",seed=" << o.seed;
+  if (!o.faces.empty()) info << ",paste_faces=" << o.paste_faces;
+  info << (o.from_scratch ? ",from_scratch" : ",fine_tuned");
   g->metadata["training"] = info.str();
 }
 

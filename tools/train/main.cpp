@@ -13,7 +13,8 @@
 //   fm_train detector [--init model/blazeface-full.fmm] [--scenes ../shared/data/scenes]
 //                  [--steps 3000] [--batch 16] [--lr 3e-4] [--weight-decay 1e-5] [--warmup 100]
 //                  [--seed 1] [--from-scratch] [--fp32] [--json log.json] --out detector.fmm
-//                  [--faces ../shared/data/faces | --no-paste] [--paste-faces 800] [--min-tile T]
+//                  [--faces ../shared/data/faces [--paste-faces 800]] [--min-tile T]
+//                  (--faces: paste faces from there into views; off by default, model/README.md)
 //   fm_train detector --preview views.png   (16 augmented views with their faces drawn)
 //   fm_train detector --retune --init trained.fmm --out out.fmm   (thresholds only)
 //   (--min-tile T: the pipeline tiling the thresholds are chosen for; default the pipeline's)
@@ -55,7 +56,6 @@ int Detector(int argc, char** argv) {
   fm::train::DetectFitOptions o;
   o.init = o.reference = std::string(FM_DEFAULT_MODEL_DIR) + "/blazeface-full.fmm";
   o.scenes = std::string(FM_DEFAULT_MODEL_DIR) + "/../../shared/data/scenes";
-  o.faces = std::string(FM_DEFAULT_MODEL_DIR) + "/../../shared/data/faces";
   o.opt.lr = 3e-4f;
   o.opt.weight_decay = 1e-5f;
   int threads = 2;
@@ -73,10 +73,6 @@ int Detector(int argc, char** argv) {
     }
     if (a == "--retune") {
       retune = true;
-      continue;
-    }
-    if (a == "--no-paste") {
-      o.faces.clear();
       continue;
     }
     if (i + 1 >= argc) {
