@@ -147,8 +147,8 @@ Status Pipeline::Create(std::shared_ptr<const Graph> detector,
     return Errorf("pipeline: max_faces must be 1..1000");
   p->max_faces_ = options.max_faces;
   p->tiling_ = options.tiling;
-  if (!(options.min_tile >= 1.f && options.min_tile <= 8.f))
-    return Errorf("pipeline: min_tile ", options.min_tile, " is outside 1..8 detector inputs");
+  if (!(options.min_tile >= 0.5f && options.min_tile <= 8.f))
+    return Errorf("pipeline: min_tile ", options.min_tile, " is outside 0.5..8 detector inputs");
   p->min_tile_ = options.min_tile;
 
   RuntimeOptions ro;

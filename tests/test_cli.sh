@@ -100,6 +100,9 @@ if [ "$SANITIZED" != 1 ]; then  # ASan's allocator reports running out instead o
   run out_of_memory_classify 2 limited 100 "$FM" classify --model "$T/huge.fmm" "$PHOTO"
   has out_of_memory_classify.err "out of memory"
 fi
+run min_tile 2 "$FM" detect "${DET[@]}" --min-tile 0.4 "$PHOTO"
+has min_tile.err "--min-tile must be a number in 0.5..8"
+run min_tile_ok 0 "$FM" detect "${DET[@]}" --min-tile 1.25 "$PHOTO"
 run convert_missing 2 "$FM" convert "$T/nope.h5" -o "$T/x.fmm"
 run convert_bad 2 "$FM" convert "$PHOTO" -o "$T/x.fmm"
 run export_missing 2 "$FM" export "$T/nope.fmm" --onnx "$T/x.onnx"

@@ -127,11 +127,10 @@ TEST(Pipeline, DemoPhotosFromSharedData) {
 }
 
 // Tiles find small faces the whole-picture pass misses: the fixture's three faces shrunk to
-// ~20 px, nine copies (27 faces) on a grey 400x300 canvas. Also: min_tile out of range is refused.
-TEST(Pipeline, TilesFindSmallFaces) {
-  Image face;
-  ASSERT_TRUE(DecodeImageFile(kFixtures + "/three_faces_1mask_1nomask_1chin.jpg", &face).ok());
-  const Image small = Downscale(face, 3);  // 137x71, faces ~20 px
+// ~20 px (and to ~12 px), nine copies (27 faces) on a grey 400x300 canvas. Also: min_tile out of
+// range is refused.
+Image SmallFacesCanvas(const Image& face, int shrink) {
+  const Image small = Downscale(face, shrink);
   Image canvas;
   canvas.width = 400;
   canvas.height = 300;
@@ -141,29 +140,41 @@ TEST(Pipeline, TilesFindSmallFaces) {
       for (int y = 0; y < small.height; ++y)
         std::copy_n(&small.rgb[size_t(y * small.width * 3)], small.width * 3,
                     &canvas.rgb[size_t(((gy * 100 + 10 + y) * 400 + gx * 133) * 3)]);
+  return canvas;
+}
+
+TEST(Pipeline, TilesFindSmallFaces) {
+  Image face;
+  ASSERT_TRUE(DecodeImageFile(kFixtures + "/three_faces_1mask_1nomask_1chin.jpg", &face).ok());
   auto graph = std::make_shared<Graph>();
   ASSERT_TRUE(ReadModelFile(kModels + "/blazeface-full.fmm", graph.get()).ok());
-  size_t found[3] = {};
-  const PipelineOptions::Tiling tiling[3] = {PipelineOptions::Tiling::kOff,
-                                             PipelineOptions::Tiling::kAuto,
-                                             PipelineOptions::Tiling::kAuto};
-  const float min_tile[3] = {1.25f, 1.25f, 1.f};
-  for (int i = 0; i < 3; ++i) {
+  auto count = [&](const Image& canvas, PipelineOptions::Tiling tiling, float min_tile) {
     PipelineOptions o;
-    o.tiling = tiling[i];
-    o.min_tile = min_tile[i];
+    o.tiling = tiling;
+    o.min_tile = min_tile;
     std::unique_ptr<Pipeline> p;
-    ASSERT_TRUE(Pipeline::Create(graph, nullptr, o, &p).ok());
+    EXPECT_TRUE(Pipeline::Create(graph, nullptr, o, &p).ok());
     std::vector<Detection> dets;
-    ASSERT_TRUE(p->Detect(canvas, &dets).ok());
-    found[i] = dets.size();
-  }
+    EXPECT_TRUE(p && p->Detect(canvas, &dets).ok());
+    return dets.size();
+  };
+  const auto kOff = PipelineOptions::Tiling::kOff, kAuto = PipelineOptions::Tiling::kAuto;
+  const Image c20 = SmallFacesCanvas(face, 3);  // 137x71, faces ~20 px
+  const size_t off = count(c20, kOff, 1.25f), shrunk = count(c20, kAuto, 1.25f),
+               one = count(c20, kAuto, 1.f);
   // Measured: 11 without tiles, 21 with either tile size.
-  EXPECT_LE(found[0], 15u);
-  EXPECT_GE(found[1], found[0] + 8) << "tiles at 0.8x";
-  EXPECT_GE(found[2], found[0] + 8) << "tiles at 1:1";
-  EXPECT_LE(std::max(found[1], found[2]), 27u);
-  for (float bad : {0.5f, 9.f, std::nanf("")}) {
+  EXPECT_LE(off, 15u);
+  EXPECT_GE(shrunk, off + 8) << "tiles at 0.8x";
+  EXPECT_GE(one, off + 8) << "tiles at 1:1";
+  EXPECT_LE(std::max(shrunk, one), 27u);
+  // ~12 px faces: magnified tiles (the default 0.75 inputs: 144 px tiles at 1.33x) find more than
+  // twice as many. Measured: 9 at 0.8x, 20 at 1.33x.
+  const Image c12 = SmallFacesCanvas(face, 5);
+  const size_t at08 = count(c12, kAuto, 1.25f), magnified = count(c12, kAuto, 0.75f);
+  EXPECT_EQ(PipelineOptions().min_tile, 0.75f);
+  EXPECT_GE(magnified, at08 + 6) << "12 px faces: tiles at 1.33x against 0.8x";
+  EXPECT_LE(magnified, 27u);
+  for (float bad : {0.49f, 9.f, std::nanf("")}) {
     PipelineOptions o;
     o.min_tile = bad;
     std::unique_ptr<Pipeline> p;
