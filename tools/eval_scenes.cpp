@@ -50,7 +50,7 @@ int Usage() {
       stderr,
       "usage: fm_eval_scenes [--detector F] [--classifier F] [--min-score S] "
       "[--tiles auto|on|off] [--min-tile T] [--iou T] [--limit N] [--split all|train|dev|val|fit] "
-      "[--pr-svg FILE] [--json FILE] [--jsonl FILE] SCENES_DIR\n");
+      "[--pr-svg FILE] [--failures-svg FILE] [--json FILE] [--jsonl FILE] SCENES_DIR\n");
   return 2;
 }
 
