@@ -11,8 +11,8 @@
 #include <cstdio>
 #include <string>
 
-#include "graph_builder.h"
-#include "model_format.h"
+#include "model/graph_builder.h"
+#include "model/model_format.h"
 #include "test_models.h"
 
 namespace {

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "runtime.h"
+#include "runtime/runtime.h"
 #include "test_models.h"
 
 namespace {

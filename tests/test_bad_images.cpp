@@ -7,8 +7,8 @@
 
 #include <filesystem>
 
-#include "model_format.h"
-#include "pipeline.h"
+#include "model/model_format.h"
+#include "vision/pipeline.h"
 
 namespace fm {
 namespace {

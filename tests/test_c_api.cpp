@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "facemask.h"
-#include "graph_builder.h"
-#include "model_format.h"
+#include "api/facemask.h"
+#include "model/graph_builder.h"
+#include "model/model_format.h"
 #include "test_models.h"
 #include "test_util.h"
 

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "export_util.h"
-#include "model_format.h"
-#include "runtime.h"
+#include "model/model_format.h"
+#include "runtime/runtime.h"
 #include "tfjs_convert.h"
 
 namespace fm {

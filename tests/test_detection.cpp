@@ -8,10 +8,10 @@
 #define STBI_WRITE_NO_STDIO
 #include <stb/stb_image_write.h>
 
-#include "detection.h"
-#include "image.h"
-#include "pipeline.h"
-#include "tracker.h"
+#include "vision/detection.h"
+#include "vision/image.h"
+#include "vision/pipeline.h"
+#include "vision/tracker.h"
 
 namespace fm {
 namespace {

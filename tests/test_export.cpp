@@ -17,10 +17,10 @@
 
 #include "export_onnx.h"
 #include "export_tfjs.h"
-#include "graph_builder.h"
-#include "model_format.h"
+#include "model/graph_builder.h"
+#include "model/model_format.h"
 #include "rng.h"
-#include "runtime.h"
+#include "runtime/runtime.h"
 #include "tfjs_convert.h"
 
 namespace fm {

@@ -16,7 +16,7 @@
 
 #include "face_api.h"
 #include "model_import.h"
-#include "runtime.h"
+#include "runtime/runtime.h"
 #include "tfjs_convert.h"
 
 namespace fm {

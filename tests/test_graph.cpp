@@ -1,6 +1,6 @@
 // test_graph.cpp - whole graphs: a CNN built here, saved, reloaded and run on both backends;
 // graph validation messages for malformed graphs.
-#include "model_format.h"
+#include "model/model_format.h"
 #include "ops/op.h"
 #include "test_models.h"
 #include "test_util.h"

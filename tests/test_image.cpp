@@ -9,8 +9,8 @@
 #define STBI_WRITE_NO_STDIO
 #include <stb/stb_image_write.h>
 
-#include "image.h"
 #include "rng.h"
+#include "vision/image.h"
 
 namespace fm {
 namespace {

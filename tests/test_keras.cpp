@@ -20,13 +20,13 @@
 #include <string>
 #include <vector>
 
-#include "image.h"
 #include "keras_h5.h"
 #include "keras_layers.h"
-#include "model_format.h"
+#include "model/model_format.h"
 #include "model_import.h"
-#include "runtime.h"
+#include "runtime/runtime.h"
 #include "tfjs_layers.h"
+#include "vision/image.h"
 
 // HDF5 itself leaks a few bytes on some error paths inside the library (seen with damaged files
 // under LeakSanitizer); those are not the converter's.

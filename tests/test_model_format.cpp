@@ -7,8 +7,8 @@
 #include <functional>
 #include <iterator>
 
-#include "graph_builder.h"
-#include "model_format.h"
+#include "model/graph_builder.h"
+#include "model/model_format.h"
 #include "test_models.h"
 #include "test_util.h"
 

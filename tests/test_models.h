@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "graph_builder.h"
+#include "model/graph_builder.h"
 #include "rng.h"
 
 namespace fm::test {

@@ -3,7 +3,7 @@
 // broadcasting, many-input concatenation), in the spirit of ggml's test-backend-ops.
 #include <set>
 
-#include "graph_builder.h"
+#include "model/graph_builder.h"
 #include "ops/op.h"
 #include "test_util.h"
 

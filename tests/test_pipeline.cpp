@@ -11,13 +11,13 @@
 #include <fstream>
 #include <iterator>
 
-#include "facemask.h"
-#include "graph_builder.h"
-#include "model_format.h"
-#include "pipeline.h"
-#include "results_json.h"
+#include "api/facemask.h"
+#include "api/results_json.h"
+#include "model/graph_builder.h"
+#include "model/model_format.h"
 #include "test_models.h"
-#include "tracker.h"
+#include "vision/pipeline.h"
+#include "vision/tracker.h"
 
 namespace fm {
 namespace {

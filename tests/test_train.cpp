@@ -13,13 +13,13 @@
 #include "augment.h"
 #include "common.h"
 #include "frozen.h"
-#include "graph_builder.h"
 #include "layers.h"
 #include "loss.h"
-#include "model_format.h"
+#include "model/graph_builder.h"
+#include "model/model_format.h"
 #include "net.h"
 #include "optimizer.h"
-#include "runtime.h"
+#include "runtime/runtime.h"
 #include "trainer.h"
 
 namespace fm::train {

@@ -16,11 +16,11 @@
 #include "common.h"
 #include "detect_data.h"
 #include "detect_loss.h"
-#include "graph_builder.h"
 #include "graph_net.h"
-#include "model_format.h"
+#include "model/graph_builder.h"
+#include "model/model_format.h"
 #include "optimizer.h"
-#include "runtime.h"
+#include "runtime/runtime.h"
 
 namespace fm::train {
 namespace {

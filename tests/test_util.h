@@ -8,9 +8,9 @@
 #include <memory>
 #include <vector>
 
-#include "graph.h"
+#include "model/graph.h"
 #include "rng.h"
-#include "runtime.h"
+#include "runtime/runtime.h"
 
 namespace fm::test {
 

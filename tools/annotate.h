@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "image.h"
-#include "pipeline.h"
+#include "vision/image.h"
+#include "vision/pipeline.h"
 
 namespace fm {
 

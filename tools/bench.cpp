@@ -16,9 +16,9 @@
 #include <memory>
 #include <string>
 
-#include "graph_builder.h"
-#include "model_format.h"
-#include "runtime.h"
+#include "model/graph_builder.h"
+#include "model/model_format.h"
+#include "runtime/runtime.h"
 
 namespace {
 

@@ -10,7 +10,7 @@ namespace metrics {
 const char* const kMaskClassNames[kNumMaskClasses] = {"with_mask", "without_mask",
                                                       "mask_weared_incorrect"};
 
-// In double, as ../shared/eval/*.py compute it (engine/detection.cpp's float IoU can differ in
+// In double, as ../shared/eval/*.py compute it (engine/vision/detection.cpp's float IoU can differ in
 // the last digit at exactly IoU 0.5, which changes a match).
 double IoU(const Box& a, const Box& b) {
   const double ix = std::max(0.0, std::min(a.x1, b.x1) - std::max(a.x0, b.x0));

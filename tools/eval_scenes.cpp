@@ -26,11 +26,11 @@
 #include <vector>
 
 #include "annotate.h"
+#include "api/results_json.h"
 #include "detection_metrics.h"
-#include "model_format.h"
-#include "pipeline.h"
-#include "results_json.h"
+#include "model/model_format.h"
 #include "scenes.h"
+#include "vision/pipeline.h"
 
 namespace fs = std::filesystem;
 namespace fmm = fm::metrics;

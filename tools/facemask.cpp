@@ -41,14 +41,14 @@
 #include <sys/stat.h>
 
 #include "annotate.h"
+#include "api/results_json.h"
 #include "export_onnx.h"
 #include "export_tfjs.h"
-#include "model_format.h"
+#include "model/model_format.h"
 #include "model_import.h"
-#include "pipeline.h"
-#include "results_json.h"
-#include "runtime.h"
-#include "whole_image.h"
+#include "runtime/runtime.h"
+#include "vision/pipeline.h"
+#include "vision/whole_image.h"
 
 #ifndef FM_DEFAULT_MODEL_DIR
 #define FM_DEFAULT_MODEL_DIR "model"

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "detection.h"
+#include "vision/detection.h"
 
 namespace fm {
 

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "facemask.h"
-#include "image.h"
+#include "api/facemask.h"
+#include "vision/image.h"
 
 namespace {
 

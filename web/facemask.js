@@ -23,10 +23,10 @@ export { Tally };
 const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1,
   0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
 const MAX_SIDE = 16384;
-const MAX_PIXELS = 40000000;        // as the engine (engine/image.h): checked before any copy
+const MAX_PIXELS = 40000000;        // as the engine (engine/vision/image.h): checked before any copy
 const MAX_FILE_BYTES = 128 << 20;   // encoded files: larger ones are refused before reading them
 const MAX_CRASHES_IN_A_ROW = 3;
-const MAX_DETECT_EVERY = 30;  // as fm_pipeline_set_detect_every (engine/facemask.h)
+const MAX_DETECT_EVERY = 30;  // as fm_pipeline_set_detect_every (engine/api/facemask.h)
 
 // threads: the page may use the threads build (SIMD, shared memory: needs SharedArrayBuffer,
 // which browsers give only to cross-origin isolated pages: COOP/COEP headers, see web/README.md).

@@ -8,17 +8,12 @@ void Reference(const KernelArgs& a) {
   ReferenceBinary(a, [](float x, float y) { return x + y; });
 }
 
-Status DefineXnn(const XnnArgs& a) {
-  return DefineXnnBinary(a, xnn_binary_add, "add");
-}
-
 }  // namespace
 
 extern const OpDef kAddOp = {
     "add",       {{"a", InputRole::kAny}, {"b", InputRole::kAny}},
     false,       {{"clamp", Attr::kFloats, 2, 2, false}},
     InferBinary, Reference,
-    DefineXnn,
 };
 
 }  // namespace fm

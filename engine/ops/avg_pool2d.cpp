@@ -4,9 +4,9 @@
 #include "op.h"
 
 namespace fm {
-namespace {
 
-Status Resolve(const Node& n, const Shape& x, Window* win) {
+// The window of an avg_pool2d node (declared in op.h; the XNNPACK definition uses it too).
+Status ResolveAvgPool2dWindow(const Node& n, const Shape& x, Window* win) {
   const std::vector<int64_t> k = n.Ints("kernel", {1, 1});
   win->kh = k[0];
   win->kw = k[1];
@@ -20,12 +20,14 @@ Status Resolve(const Node& n, const Shape& x, Window* win) {
   return Status::Ok();
 }
 
+namespace {
+
 Status Infer(const Graph& g, const Node& n, Shape* out) {
   FM_RETURN_IF_ERROR(InputRank(g, n, 0, 4));
   const Shape& x = g.ShapeOf(n.inputs[0]);
   FM_RETURN_IF_ERROR(CheckClamp(n));
   Window win;
-  FM_RETURN_IF_ERROR(Resolve(n, x, &win));
+  FM_RETURN_IF_ERROR(ResolveAvgPool2dWindow(n, x, &win));
   *out = {x[0], win.out_h, win.out_w, x[3]};
   return Status::Ok();
 }
@@ -33,7 +35,7 @@ Status Infer(const Graph& g, const Node& n, Shape* out) {
 void Reference(const KernelArgs& a) {
   const Shape& x = *a.in_shape[0];
   Window win;
-  (void)Resolve(*a.node, x, &win);
+  (void)ResolveAvgPool2dWindow(*a.node, x, &win);
   float lo, hi;
   ClampRange(*a.node, &lo, &hi);
   const int64_t H = x[1], W = x[2], C = x[3];
@@ -58,20 +60,6 @@ void Reference(const KernelArgs& a) {
         }
 }
 
-Status DefineXnn(const XnnArgs& a) {
-  const Shape& x = a.graph->ShapeOf(a.node->inputs[0]);
-  Window win;
-  FM_RETURN_IF_ERROR(Resolve(*a.node, x, &win));
-  float lo, hi;
-  ClampRange(*a.node, &lo, &hi);
-  return XnnCheck(
-      xnn_define_average_pooling_2d(a.subgraph, uint32_t(win.pad_top), uint32_t(win.pad_right),
-                                    uint32_t(win.pad_bottom), uint32_t(win.pad_left),
-                                    uint32_t(win.kh), uint32_t(win.kw), uint32_t(win.sh),
-                                    uint32_t(win.sw), lo, hi, a.in[0], a.out, /*flags=*/0),
-      "avg_pool2d");
-}
-
 }  // namespace
 
 extern const OpDef kAvgPool2dOp = {
@@ -85,7 +73,6 @@ extern const OpDef kAvgPool2dOp = {
      {"clamp", Attr::kFloats, 2, 2, false}},
     Infer,
     Reference,
-    DefineXnn,
 };
 
 }  // namespace fm

@@ -18,19 +18,12 @@ void Reference(const KernelArgs& a) {
   });
 }
 
-Status DefineXnn(const XnnArgs& a) {
-  xnn_unary_params params;
-  ClampRange(*a.node, &params.clamp.min, &params.clamp.max);
-  return DefineXnnUnary(a, xnn_unary_clamp, &params, "clamp");
-}
-
 }  // namespace
 
 extern const OpDef kClampOp = {
-    "clamp",   {{"input", InputRole::kActivation}},
-    false,     {{"clamp", Attr::kFloats, 2, 2, true}},
-    Infer,     Reference,
-    DefineXnn,
+    "clamp", {{"input", InputRole::kActivation}},
+    false,   {{"clamp", Attr::kFloats, 2, 2, true}},
+    Infer,   Reference,
 };
 
 }  // namespace fm

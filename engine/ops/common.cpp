@@ -1,4 +1,4 @@
-// common.cpp - helpers shared by the ops: window/padding resolution, fused clamp, XNNPACK errors.
+// common.cpp - helpers shared by the ops: window/padding resolution, fused clamp, broadcasting.
 #include <cmath>
 #include <limits>
 
@@ -73,11 +73,6 @@ Status CheckClamp(const Node& node) {
   return Status::Ok();
 }
 
-Status XnnCheck(enum xnn_status status, const char* what) {
-  if (status == xnn_status_success) return Status::Ok();
-  return Errorf("XNNPACK rejected ", what, " (status ", static_cast<int>(status), ")");
-}
-
 }  // namespace fm
 
 namespace fm {
@@ -145,22 +140,6 @@ Status InferBinary(const Graph& g, const Node& n, Shape* out) {
       g.tensors[size_t(n.inputs[1])].kind == TensorKind::kConstant)
     return Errorf("both inputs are constants (fold them when converting)");
   return BroadcastShapes(g.ShapeOf(n.inputs[0]), g.ShapeOf(n.inputs[1]), out);
-}
-
-Status DefineXnnBinary(const XnnArgs& a, enum xnn_binary_operator type, const char* what) {
-  float lo, hi;
-  ClampRange(*a.node, &lo, &hi);
-  const xnn_binary_params params = {lo, hi};
-  return XnnCheck(xnn_define_binary(a.subgraph, type, &params, a.in[0], a.in[1], a.out, 0), what);
-}
-
-}  // namespace fm
-
-namespace fm {
-
-Status DefineXnnUnary(const XnnArgs& a, enum xnn_unary_operator type,
-                      const union xnn_unary_params* params, const char* what) {
-  return XnnCheck(xnn_define_unary(a.subgraph, type, params, a.in[0], a.out, 0), what);
 }
 
 }  // namespace fm

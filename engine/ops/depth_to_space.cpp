@@ -30,12 +30,6 @@ void Reference(const KernelArgs& a) {
         }
 }
 
-Status DefineXnn(const XnnArgs& a) {
-  return XnnCheck(xnn_define_depth_to_space_2d(a.subgraph, uint32_t(a.node->Int("block", 0)),
-                                               a.in[0], a.out, 0),
-                  "depth_to_space");
-}
-
 }  // namespace
 
 extern const OpDef kDepthToSpaceOp = {
@@ -45,7 +39,6 @@ extern const OpDef kDepthToSpaceOp = {
     {{"block", Attr::kInts, 1, 1, true}},
     Infer,
     Reference,
-    DefineXnn,
 };
 
 }  // namespace fm

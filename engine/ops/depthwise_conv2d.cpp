@@ -57,24 +57,6 @@ void Reference(const KernelArgs& a) {
         }
 }
 
-Status DefineXnn(const XnnArgs& a) {
-  const Shape& x = a.graph->ShapeOf(a.node->inputs[0]);
-  const Shape& w = a.graph->ShapeOf(a.node->inputs[1]);
-  Window win;
-  win.kh = w[1];
-  win.kw = w[2];
-  FM_RETURN_IF_ERROR(ResolveWindow(*a.node, x[1], x[2], &win));
-  float lo, hi;
-  ClampRange(*a.node, &lo, &hi);
-  return XnnCheck(
-      xnn_define_depthwise_convolution_2d(
-          a.subgraph, uint32_t(win.pad_top), uint32_t(win.pad_right), uint32_t(win.pad_bottom),
-          uint32_t(win.pad_left), uint32_t(win.kh), uint32_t(win.kw), uint32_t(win.sh),
-          uint32_t(win.sw), uint32_t(win.dh), uint32_t(win.dw), uint32_t(w[3] / x[3]), size_t(x[3]),
-          lo, hi, a.in[0], a.in[1], a.in[2], a.out, /*flags=*/0),
-      "depthwise_conv2d");
-}
-
 }  // namespace
 
 extern const OpDef kDepthwiseConv2dOp = {
@@ -90,7 +72,6 @@ extern const OpDef kDepthwiseConv2dOp = {
      {"clamp", Attr::kFloats, 2, 2, false}},
     Infer,
     Reference,
-    DefineXnn,
 };
 
 }  // namespace fm

@@ -35,14 +35,6 @@ void Reference(const KernelArgs& a) {
     }
 }
 
-Status DefineXnn(const XnnArgs& a) {
-  float lo, hi;
-  ClampRange(*a.node, &lo, &hi);
-  return XnnCheck(
-      xnn_define_fully_connected(a.subgraph, lo, hi, a.in[0], a.in[1], a.in[2], a.out, 0),
-      "fully_connected");
-}
-
 }  // namespace
 
 extern const OpDef kFullyConnectedOp = {
@@ -54,7 +46,6 @@ extern const OpDef kFullyConnectedOp = {
     {{"clamp", Attr::kFloats, 2, 2, false}},
     Infer,
     Reference,
-    DefineXnn,
 };
 
 }  // namespace fm

@@ -22,17 +22,10 @@ void Reference(const KernelArgs& a) {
     }
 }
 
-Status DefineXnn(const XnnArgs& a) {
-  const size_t axes[2] = {1, 2};
-  return XnnCheck(xnn_define_static_reduce(a.subgraph, xnn_reduce_mean, 2, axes, a.in[0], a.out,
-                                           XNN_FLAG_KEEP_DIMS),
-                  "global_avg_pool");
-}
-
 }  // namespace
 
 extern const OpDef kGlobalAvgPoolOp = {
-    "global_avg_pool", {{"input", InputRole::kActivation}}, false, {}, Infer, Reference, DefineXnn,
+    "global_avg_pool", {{"input", InputRole::kActivation}}, false, {}, Infer, Reference,
 };
 
 }  // namespace fm

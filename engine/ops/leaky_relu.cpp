@@ -15,19 +15,12 @@ void Reference(const KernelArgs& a) {
                  [](float x, const Node& n) { return x >= 0.f ? x : n.Float("alpha", 0.f) * x; });
 }
 
-Status DefineXnn(const XnnArgs& a) {
-  xnn_unary_params params;
-  params.leaky_relu.negative_slope = a.node->Float("alpha", 0.f);
-  return DefineXnnUnary(a, xnn_unary_leaky_relu, &params, "leaky_relu");
-}
-
 }  // namespace
 
 extern const OpDef kLeakyReluOp = {
     "leaky_relu", {{"input", InputRole::kActivation}},
     false,        {{"alpha", Attr::kFloats, 1, 1, true}},
     Infer,        Reference,
-    DefineXnn,
 };
 
 }  // namespace fm

@@ -6,9 +6,9 @@
 #include "op.h"
 
 namespace fm {
-namespace {
 
-Status Resolve(const Node& n, const Shape& x, Window* win) {
+// The window of a max_pool2d node (declared in op.h; the XNNPACK definition uses it too).
+Status ResolveMaxPool2dWindow(const Node& n, const Shape& x, Window* win) {
   const std::vector<int64_t> k = n.Ints("kernel", {1, 1});
   win->kh = k[0];
   win->kw = k[1];
@@ -26,12 +26,14 @@ Status Resolve(const Node& n, const Shape& x, Window* win) {
   return Status::Ok();
 }
 
+namespace {
+
 Status Infer(const Graph& g, const Node& n, Shape* out) {
   FM_RETURN_IF_ERROR(InputRank(g, n, 0, 4));
   const Shape& x = g.ShapeOf(n.inputs[0]);
   FM_RETURN_IF_ERROR(CheckClamp(n));
   Window win;
-  FM_RETURN_IF_ERROR(Resolve(n, x, &win));
+  FM_RETURN_IF_ERROR(ResolveMaxPool2dWindow(n, x, &win));
   *out = {x[0], win.out_h, win.out_w, x[3]};
   return Status::Ok();
 }
@@ -39,7 +41,7 @@ Status Infer(const Graph& g, const Node& n, Shape* out) {
 void Reference(const KernelArgs& a) {
   const Shape& x = *a.in_shape[0];
   Window win;
-  (void)Resolve(*a.node, x, &win);
+  (void)ResolveMaxPool2dWindow(*a.node, x, &win);
   float lo, hi;
   ClampRange(*a.node, &lo, &hi);
   const int64_t H = x[1], W = x[2], C = x[3];
@@ -63,20 +65,6 @@ void Reference(const KernelArgs& a) {
         }
 }
 
-Status DefineXnn(const XnnArgs& a) {
-  const Shape& x = a.graph->ShapeOf(a.node->inputs[0]);
-  Window win;
-  FM_RETURN_IF_ERROR(Resolve(*a.node, x, &win));
-  float lo, hi;
-  ClampRange(*a.node, &lo, &hi);
-  return XnnCheck(xnn_define_max_pooling_2d(
-                      a.subgraph, uint32_t(win.pad_top), uint32_t(win.pad_right),
-                      uint32_t(win.pad_bottom), uint32_t(win.pad_left), uint32_t(win.kh),
-                      uint32_t(win.kw), uint32_t(win.sh), uint32_t(win.sw), uint32_t(win.dh),
-                      uint32_t(win.dw), lo, hi, a.in[0], a.out, /*flags=*/0),
-                  "max_pool2d");
-}
-
 }  // namespace
 
 extern const OpDef kMaxPool2dOp = {
@@ -91,7 +79,6 @@ extern const OpDef kMaxPool2dOp = {
      {"clamp", Attr::kFloats, 2, 2, false}},
     Infer,
     Reference,
-    DefineXnn,
 };
 
 }  // namespace fm

@@ -1,16 +1,15 @@
 // op.h - what an operation is made of. Every op lives in one file (ops/<name>.cpp) that defines
-// one OpDef: its inputs, its attribute schema, shape inference with parameter checks, a plain
-// reference kernel (the oracle) and its definition in an XNNPACK subgraph. ops/registry.cpp lists
-// them: a new op is one new file plus one line there.
+// one OpDef: its inputs, its attribute schema, shape inference with parameter checks and a plain
+// reference kernel (the oracle); ops/registry.cpp lists them. This library knows nothing of
+// XNNPACK: each op's XNNPACK definition is runtime/xnn_ops/<name>.cpp, linked only by the XNNPACK
+// runtime. A new op is one file and one line in each of the two registries.
 #pragma once
-
-#include <xnnpack.h>
 
 #include <cstdint>
 #include <vector>
 
-#include "../graph.h"
-#include "../status.h"
+#include "model/graph.h"
+#include "status.h"
 
 namespace fm {
 
@@ -44,16 +43,6 @@ struct KernelArgs {
   const Shape* out_shape = nullptr;
 };
 
-// What an XNNPACK definition sees: XNNPACK value ids for each input (XNN_INVALID_VALUE_ID when an
-// optional input is absent) and for the output.
-struct XnnArgs {
-  xnn_subgraph_t subgraph = nullptr;
-  const Graph* graph = nullptr;
-  const Node* node = nullptr;
-  uint32_t in[kMaxNodeInputs] = {};
-  uint32_t out = 0;
-};
-
 struct OpDef {
   const char* name;
   std::vector<InputSpec> inputs;
@@ -63,8 +52,6 @@ struct OpDef {
   Status (*infer)(const Graph& graph, const Node& node, Shape* out);
   // Computes the output with plain loops.
   void (*reference)(const KernelArgs& args);
-  // Adds the node to an XNNPACK subgraph.
-  Status (*define_xnn)(const XnnArgs& args);
 };
 
 const OpDef* FindOp(const std::string& name);
@@ -89,7 +76,6 @@ Status InputRank(const Graph& graph, const Node& node, int input, size_t rank);
 // Fused output clamp from the optional 'clamp' attribute [min, max].
 void ClampRange(const Node& node, float* lo, float* hi);
 Status CheckClamp(const Node& node);
-Status XnnCheck(enum xnn_status status, const char* what);
 inline float ApplyClamp(float v, float lo, float hi) {
   return v < lo ? lo : (v > hi ? hi : v);
 }
@@ -108,12 +94,13 @@ Status InferSameShape(const Graph& graph, const Node& node, Shape* out);
 }  // namespace fm
 
 namespace fm {
-// Shape inference and XNNPACK definition shared by the broadcasting binary ops.
+// Shape inference shared by the broadcasting binary ops.
 Status InferBinary(const Graph& graph, const Node& node, Shape* out);
-Status DefineXnnBinary(const XnnArgs& args, enum xnn_binary_operator type, const char* what);
 }  // namespace fm
 
 namespace fm {
-Status DefineXnnUnary(const XnnArgs& args, enum xnn_unary_operator type,
-                      const union xnn_unary_params* params, const char* what);
+// Resolved attributes that an op's XNNPACK definition needs as its shape rule computed them.
+Status ResolveAvgPool2dWindow(const Node& node, const Shape& input, Window* window);
+Status ResolveMaxPool2dWindow(const Node& node, const Shape& input, Window* window);
+int64_t ConcatenateAxis(const Node& node, size_t rank);
 }  // namespace fm

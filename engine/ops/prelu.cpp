@@ -17,19 +17,12 @@ void Reference(const KernelArgs& a) {
   ReferenceBinary(a, [](float x, float slope) { return x >= 0.f ? x : slope * x; });
 }
 
-Status DefineXnn(const XnnArgs& a) {
-  return XnnCheck(
-      xnn_define_binary(a.subgraph, xnn_binary_prelu, nullptr, a.in[0], a.in[1], a.out, 0),
-      "prelu");
-}
-
 }  // namespace
 
 extern const OpDef kPreluOp = {
-    "prelu",   {{"input", InputRole::kActivation}, {"slope", InputRole::kConstant}},
-    false,     {},
-    Infer,     Reference,
-    DefineXnn,
+    "prelu", {{"input", InputRole::kActivation}, {"slope", InputRole::kConstant}},
+    false,   {},
+    Infer,   Reference,
 };
 
 }  // namespace fm

@@ -1,4 +1,5 @@
-// registry.cpp - the list of ops the engine knows. A new op is one file and one line here.
+// registry.cpp - the list of ops the engine knows. A new op is one file and one line here, plus its
+// XNNPACK definition: one file and one line in runtime/xnn_ops/registry.cpp.
 #include "op.h"
 
 namespace fm {

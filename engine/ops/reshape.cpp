@@ -21,21 +21,12 @@ void Reference(const KernelArgs& a) {
   std::memcpy(a.out, a.in[0], sizeof(float) * size_t(NumElements(*a.out_shape)));
 }
 
-Status DefineXnn(const XnnArgs& a) {
-  const std::vector<int64_t> shape = a.node->Ints("shape", {});
-  size_t dims[XNN_MAX_TENSOR_DIMS] = {};
-  for (size_t i = 0; i < shape.size(); ++i) dims[i] = size_t(shape[i]);
-  return XnnCheck(xnn_define_static_reshape(a.subgraph, shape.size(), dims, a.in[0], a.out, 0),
-                  "reshape");
-}
-
 }  // namespace
 
 extern const OpDef kReshapeOp = {
     "reshape", {{"input", InputRole::kActivation}},
     false,     {{"shape", Attr::kInts, 1, kMaxRank, true}},
     Infer,     Reference,
-    DefineXnn,
 };
 
 }  // namespace fm

@@ -12,14 +12,10 @@ void Reference(const KernelArgs& a) {
   });
 }
 
-Status DefineXnn(const XnnArgs& a) {
-  return DefineXnnUnary(a, xnn_unary_sigmoid, nullptr, "sigmoid");
-}
-
 }  // namespace
 
 extern const OpDef kSigmoidOp = {
-    "sigmoid", {{"input", InputRole::kActivation}}, false, {}, InferSameShape, Reference, DefineXnn,
+    "sigmoid", {{"input", InputRole::kActivation}}, false, {}, InferSameShape, Reference,
 };
 
 }  // namespace fm

@@ -21,14 +21,10 @@ void Reference(const KernelArgs& a) {
   }
 }
 
-Status DefineXnn(const XnnArgs& a) {
-  return XnnCheck(xnn_define_softmax(a.subgraph, a.in[0], a.out, 0), "softmax");
-}
-
 }  // namespace
 
 extern const OpDef kSoftmaxOp = {
-    "softmax", {{"input", InputRole::kActivation}}, false, {}, InferSameShape, Reference, DefineXnn,
+    "softmax", {{"input", InputRole::kActivation}}, false, {}, InferSameShape, Reference,
 };
 
 }  // namespace fm

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <vector>
 
-#include "facemask.h"
+#include "api/facemask.h"
 #include "fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

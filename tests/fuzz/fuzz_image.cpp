@@ -4,8 +4,8 @@
 #include <cstdlib>
 #include <memory>
 
-#include "model_format.h"
-#include "pipeline.h"
+#include "model/model_format.h"
+#include "vision/pipeline.h"
 
 namespace {
 

@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <vector>
 
-#include "model_format.h"
-#include "runtime.h"
+#include "model/model_format.h"
+#include "runtime/runtime.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fm::Graph g;

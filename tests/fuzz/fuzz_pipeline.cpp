@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "fuzz_input.h"
-#include "model_format.h"
-#include "pipeline.h"
-#include "tracker.h"
+#include "model/model_format.h"
+#include "vision/pipeline.h"
+#include "vision/tracker.h"
 
 namespace {
 

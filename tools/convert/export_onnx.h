@@ -9,7 +9,7 @@
 
 #include <string>
 
-#include "graph.h"
+#include "model/graph.h"
 #include "status.h"
 
 namespace fm {

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "graph_builder.h"
+#include "model/graph_builder.h"
 #include "tfjs_layers.h"
 
 namespace fm {

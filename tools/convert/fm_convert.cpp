@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "model_format.h"
+#include "model/model_format.h"
 #include "tfjs_convert.h"
 
 namespace {

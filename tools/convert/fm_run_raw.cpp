@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "image.h"
-#include "model_format.h"
-#include "pipeline.h"
-#include "runtime.h"
+#include "model/model_format.h"
+#include "runtime/runtime.h"
+#include "vision/image.h"
+#include "vision/pipeline.h"
 
 namespace {
 

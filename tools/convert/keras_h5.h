@@ -10,8 +10,8 @@
 
 #include <string>
 
-#include "graph.h"
 #include "keras_layers.h"
+#include "model/graph.h"
 #include "status.h"
 
 namespace fm {

@@ -19,7 +19,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "graph_builder.h"
+#include "model/graph_builder.h"
 
 namespace fm {
 namespace {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "graph.h"
+#include "model/graph.h"
 #include "status.h"
 
 namespace fm {

@@ -21,8 +21,8 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "graph_builder.h"
-#include "model_format.h"
+#include "model/graph_builder.h"
+#include "model/model_format.h"
 #include "ops/op.h"
 
 namespace fm {

@@ -9,7 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "model_format.h"
+#include "model/model_format.h"
 
 namespace fm {
 namespace {

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "graph.h"
 #include "keras_layers.h"
+#include "model/graph.h"
 #include "status.h"
 
 namespace fm {

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "image.h"
+#include "vision/image.h"
 
 #define STBI_WRITE_NO_STDIO
 #include <stb/stb_image_write.h>

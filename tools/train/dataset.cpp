@@ -15,9 +15,9 @@
 
 #include "common.h"
 #include "detect_data.h"
-#include "model_format.h"
-#include "pipeline.h"
+#include "model/model_format.h"
 #include "scenes.h"
+#include "vision/pipeline.h"
 
 namespace fs = std::filesystem;
 

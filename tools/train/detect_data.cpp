@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "pipeline.h"
+#include "vision/pipeline.h"
 
 namespace fm::train {
 

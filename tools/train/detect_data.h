@@ -1,7 +1,7 @@
 // detect_data.h - training views for the detector from the annotated street scenes
 // (../shared/data/scenes, train split only: the dev split is never read here).
 //
-// A view is what the pipeline feeds the detector (engine/pipeline.cpp): either the whole photo
+// A view is what the pipeline feeds the detector (engine/vision/pipeline.cpp): either the whole photo
 // letterboxed into the square input, or a square tile of the photo (the pipeline's smallest tiles
 // are 0.75 inputs wide, magnified 1.33x), here at a random scale and place, mirrored at random.
 // Then photometric changes (brightness, contrast, saturation, low light) and mask recolouring (a
@@ -19,10 +19,10 @@
 
 #include "common.h"
 #include "detect_loss.h"
-#include "graph.h"
-#include "image.h"
+#include "model/graph.h"
 #include "scenes.h"
 #include "status.h"
+#include "vision/image.h"
 
 namespace fm::train {
 

@@ -15,7 +15,7 @@
 
 #include <vector>
 
-#include "detection.h"
+#include "vision/detection.h"
 
 namespace fm::train {
 

@@ -13,9 +13,9 @@
 #include "detect_loss.h"
 #include "detection_metrics.h"
 #include "graph_net.h"
-#include "model_format.h"
-#include "pipeline.h"
-#include "runtime.h"
+#include "model/model_format.h"
+#include "runtime/runtime.h"
+#include "vision/pipeline.h"
 
 #include <stb/stb_image_write.h>
 
@@ -23,7 +23,7 @@ namespace fm::train {
 
 namespace {
 
-// The anchors the pipeline generates for this detector (engine/pipeline.h ReadAnchorOptions).
+// The anchors the pipeline generates for this detector (engine/vision/pipeline.h ReadAnchorOptions).
 Status DetectorAnchors(const Graph& g, std::vector<Anchor>* anchors, int* size) {
   const Shape& in = g.ShapeOf(g.inputs[0]);
   if (in.size() != 4 || in[1] != in[2] || in[3] != 3)

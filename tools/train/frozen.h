@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "graph.h"
 #include "layers.h"
-#include "runtime.h"
+#include "model/graph.h"
+#include "runtime/runtime.h"
 #include "status.h"
 
 namespace fm::train {

@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "graph.h"
 #include "layers.h"
+#include "model/graph.h"
 #include "status.h"
 
 namespace fm::train {

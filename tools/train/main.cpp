@@ -31,9 +31,9 @@
 #include "common.h"
 #include "dataset.h"
 #include "detect_train.h"
-#include "model_format.h"
-#include "pipeline.h"
+#include "model/model_format.h"
 #include "trainer.h"
+#include "vision/pipeline.h"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "frozen.h"
-#include "graph_builder.h"
+#include "model/graph_builder.h"
 
 namespace fm::train {
 

@@ -13,8 +13,8 @@
 #include "frozen.h"
 #include "layers.h"
 #include "loss.h"
-#include "model_format.h"
-#include "pipeline.h"
+#include "model/model_format.h"
+#include "vision/pipeline.h"
 
 namespace fm::train {
 namespace {

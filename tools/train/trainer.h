@@ -12,11 +12,11 @@
 
 #include "augment.h"
 #include "dataset.h"
-#include "graph.h"
 #include "metrics.h"
+#include "model/graph.h"
 #include "net.h"
 #include "optimizer.h"
-#include "runtime.h"
+#include "runtime/runtime.h"
 #include "status.h"
 
 namespace fm::train {

@@ -4,7 +4,7 @@
 // cross-origin isolated) runs ours from facemask-engine-simd-threads, tfjs-backend-wasm's
 // threaded SIMD binary (tf.wasm.setThreadsCount) and onnxruntime-web, all with N threads.
 //   ours       - our engine (build/web/facemask-engine-simd.{js,wasm}, 1 thread) through the raw
-//                model API of engine/facemask.h (fm_model_load / fm_model_input / fm_model_run /
+//                model API of engine/api/facemask.h (fm_model_load / fm_model_input / fm_model_run /
 //                fm_model_output) and through the pipeline (fm_pipeline_run_pixels / _track_pixels)
 //   ours-dense - the same raw model API with FM_BACKEND_XNNPACK_DENSE: XNNPACK's sparse path off
 //                (by default the full-range detector, 69% zero 1x1 weights, runs sparse)

@@ -1,0 +1,84 @@
+// tracker.h - keeps faces' identities across video frames and steadies their labels: each new
+// detection is matched to the track it overlaps most (IoU), class probabilities are smoothed with
+// a time-based exponential moving average and the label only changes when another class clearly
+// leads (hysteresis). Boxes are lightly smoothed too. Tracks unseen for a while are dropped.
+//
+// Track() runs a whole video frame through a Pipeline and can skip the detector: it runs on every
+// detect_every-th frame only; on the frames between, each face of the last detection is moved by
+// its measured motion (constant velocity of the detector's boxes and keypoints) and classified at
+// that predicted place. With detect_every > 1 the classifier then also takes turns: on detector
+// frames only new faces are classified (the others were classified on the frame before), so no
+// frame pays for both models in full.
+#pragma once
+
+#include <utility>
+#include <vector>
+
+#include "vision/pipeline.h"
+
+namespace fm {
+
+constexpr int kDefaultDetectEvery = 2;  // measured in tools/bench-browser (README "Numbers")
+constexpr int kMaxDetectEvery = 30;
+
+struct TrackerOptions {
+  float min_iou = 0.3f;  // to continue a track
+  float prob_time_constant_ms = 250.f;
+  float box_time_constant_ms = 60.f;
+  float switch_margin = 0.15f;  // a new label must lead the current one by this much
+  float forget_after_ms = 600.f;
+  int detect_every = kDefaultDetectEvery;  // Track(): 1 = the detector runs on every frame
+  float max_predict_ms = 250.f;  // Track() runs the detector when its last run is older than this
+};
+
+class Tracker {
+ public:
+  explicit Tracker(TrackerOptions options = {}) : options_(options) {}
+
+  // One video frame: runs pipeline->Detect (no tiles) when due, else predicts the faces of the last
+  // detection; classifies; then smooths as Update() does. `faces` are left to right, `ids` match.
+  Status Track(Pipeline* pipeline, const Image& image, double timestamp_ms,
+               std::vector<Face>* faces, std::vector<int>* ids);
+  // Rewrites `faces` (fresh detections, classified) in place (smoothed boxes, probabilities,
+  // labels) and fills `ids`.
+  void Update(double timestamp_ms, std::vector<Face>* faces, std::vector<int>* ids);
+  void Reset();
+
+  // 1..kMaxDetectEvery; anything else is refused.
+  Status SetDetectEvery(int n);
+  int detect_every() const { return options_.detect_every; }
+  bool last_frame_detected() const { return last_detected_; }  // did the last Track() detect
+
+ private:
+  struct FaceTrack {
+    int id;
+    Face face;  // as last reported (smoothed)
+    double last_seen_ms;
+    Detection measured;  // the detector's last box for this face, unsmoothed
+    Detection velocity;  // of measured's coordinates, per ms (score unused)
+    double measured_ms;
+    double classified_ms;  // the last frame its crop went through the classifier
+    bool has_velocity;
+  };
+  void Forget(double t);
+  void Match(const std::vector<Face>& faces);  // fills match_: track index per face, -1 = new
+  // Smooths `faces` into their tracks (match_) and starts new tracks; `measured`: the boxes come
+  // from the detector (they update the motion), else from Predict.
+  void Apply(double t, bool measured, std::vector<Face>* faces, std::vector<int>* ids);
+
+  TrackerOptions options_;
+  std::vector<FaceTrack> tracks_;
+  std::vector<int> match_;                    // reused: track index for each face, -1 = new
+  std::vector<char> taken_;                   // reused by Match
+  std::vector<char> classified_;              // reused: did this frame classify face i
+  std::vector<Detection> detections_;         // reused by Track
+  std::vector<std::pair<float, int>> order_;  // reused by Track: (left-to-right key, track)
+  float unsure_below_ = kDefaultUnsureBelow;  // the pipeline's, from the last Track()
+  int next_id_ = 1;
+  int frames_since_detect_ = 0;
+  int width_ = 0, height_ = 0;  // of the last detected frame
+  double last_detect_ms_ = 0, last_frame_ms_ = 0;
+  bool has_detected_ = false, last_detected_ = false;
+};
+
+}  // namespace fm
