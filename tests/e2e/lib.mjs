@@ -30,12 +30,14 @@ export const cameraFlags = (y4m) => ['--use-fake-ui-for-media-stream', '--use-fa
 
 // A static server for `dir` under the URL path `sub` (e.g. /some/sub/path/: proves the page's URLs
 // are relative); a directory serves its index.html. Resolves to the listening server (127.0.0.1, a
-// free port). cacheControl: the Cache-Control header of every response (default no-cache).
+// free port). cacheControl: the Cache-Control header of every response (default no-cache). hold: a
+// function of the file's path under `sub`; when it returns a promise, the response waits for it (a
+// test that needs the page to still be loading holds the models until it is done).
 const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json',
   '.wasm': 'application/wasm', '.fmm': 'application/octet-stream', '.png': 'image/png',
   '.webmanifest': 'application/manifest+json' };
-export function serveStatic(dir, sub, { cacheControl = 'no-cache' } = {}) {
-  const server = http.createServer((req, res) => {
+export function serveStatic(dir, sub, { cacheControl = 'no-cache', hold = () => null } = {}) {
+  const server = http.createServer(async (req, res) => {
     const u = new URL(req.url, 'http://x');
     let rel = decodeURIComponent(u.pathname);
     if (!rel.startsWith(sub)) { res.writeHead(404).end(); return; }
@@ -43,6 +45,8 @@ export function serveStatic(dir, sub, { cacheControl = 'no-cache' } = {}) {
     let file = path.join(dir, rel);
     if (file.startsWith(dir) && fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
     if (!file.startsWith(dir) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) { res.writeHead(404).end(); return; }
+    const wait = hold(rel);
+    if (wait) await wait;
     res.writeHead(200, { 'Content-Type': MIME[path.extname(file)] || 'application/octet-stream', 'Cache-Control': cacheControl });
     fs.createReadStream(file).pipe(res);
   });

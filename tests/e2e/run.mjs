@@ -386,27 +386,42 @@ test('network: only this origin, nothing after load; offline reload works (servi
   await page.close();
 });
 
-test('photos by drag-and-drop and by paste, while the engine is still loading', async ({ context }) => {
-  const page = await context.newPage();
-  const w = watch(context, page);
-  await page.goto(base + '?mode=photos', { waitUntil: 'commit' });
-  // As soon as the page's script runs (data-engine is set when the engine starts loading).
-  await page.waitForFunction(() => document.body && document.body.dataset.engine, null, { timeout: 30000, polling: 5 });
-  const b64 = fs.readFileSync(PIC2).toString('base64');
-  const engineAtDrop = await page.evaluate((b64) => {
-    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-    const dt = () => { const d = new DataTransfer(); d.items.add(new File([bytes], 'dropped.jpg', { type: 'image/jpeg' })); return d; };
-    document.getElementById('drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt(), bubbles: true, cancelable: true }));
-    document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt(), bubbles: true, cancelable: true }));
-    return document.body.dataset.engine;
-  }, b64);
-  assert(engineAtDrop === 'loading', `the engine was already ${engineAtDrop} when the photos arrived`);
-  await page.waitForFunction(() => [...document.querySelectorAll('.card')].filter((c) => c.result).length === 2, null, { timeout: 30000 });
-  const faces = await page.evaluate(() => [...document.querySelectorAll('.card')].map((c) => c.result.faces.length));
-  const n = want[path.basename(PIC2)].faces.length;
-  assert(faces.every((f) => f === n), `faces ${faces}, CLI ${n}`);
-  assert(w.errors.length === 0, w.errors.join('; '));
-  await page.close();
+test('photos by drag-and-drop and by paste, while the engine is still loading', async () => {
+  // The engine must still be loading when the photos arrive, however fast this machine is: a fresh
+  // browser profile (no service worker cache) against a server that holds the models until the
+  // photos were dropped and pasted.
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  const heldFiles = new Set();
+  const server = await serveStatic(WEB, SUB, { hold: (rel) => (/\.fmm$/.test(rel) ? (heldFiles.add(rel), held) : null) });
+  const { context, close } = await launch();
+  try {
+    const page = await context.newPage();
+    const w = watch(context, page);
+    await page.goto(`http://127.0.0.1:${server.address().port}${SUB}?mode=photos`, { waitUntil: 'commit' });
+    // As soon as the page's script runs (data-engine is set when the engine starts loading).
+    await page.waitForFunction(() => document.body && document.body.dataset.engine, null, { timeout: 30000, polling: 5 });
+    const b64 = fs.readFileSync(PIC2).toString('base64');
+    const engineAtDrop = await page.evaluate((b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = () => { const d = new DataTransfer(); d.items.add(new File([bytes], 'dropped.jpg', { type: 'image/jpeg' })); return d; };
+      document.getElementById('drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt(), bubbles: true, cancelable: true }));
+      document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt(), bubbles: true, cancelable: true }));
+      return document.body.dataset.engine;
+    }, b64);
+    assert(engineAtDrop === 'loading', `the engine was already ${engineAtDrop} when the photos arrived`);
+    log(`photos arrived while the engine was ${engineAtDrop}; models held: ${[...heldFiles].join(' ') || 'none requested yet'}`);
+    release();
+    await page.waitForFunction(() => [...document.querySelectorAll('.card')].filter((c) => c.result).length === 2, null, { timeout: 30000 });
+    const faces = await page.evaluate(() => [...document.querySelectorAll('.card')].map((c) => c.result.faces.length));
+    const n = want[path.basename(PIC2)].faces.length;
+    assert(faces.every((f) => f === n), `faces ${faces}, CLI ${n}`);
+    assert(w.errors.length === 0, w.errors.join('; '));
+  } finally {
+    release();
+    await close();
+    server.close();
+  }
 });
 
 test('JS API: argument checks give clear errors, calls are queued, destroy is final', async ({ context }) => {
