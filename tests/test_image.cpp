@@ -255,5 +255,50 @@ TEST(Image, BoxDownscaleAverages) {
   EXPECT_EQ(d.rgb, (std::vector<uint8_t>{15, 15, 15, 60, 60, 60}));
 }
 
+// Camera frames are read in place: an RGBA view with slack at the end of each row gives the same
+// tensors, bit for bit, as its RGB copy (axis-aligned and rotated maps), and the same downscale.
+TEST(Image, RgbaViewReadsLikeItsRgbCopy) {
+  test::Rng rng(11);
+  for (int trial = 0; trial < 40; ++trial) {
+    const int w = rng.Int(1, 60), h = rng.Int(1, 60), slack = rng.Int(0, 9);
+    const int stride = w * 4 + slack;
+    std::vector<uint8_t> rgba(size_t(stride) * size_t(h));
+    for (auto& p : rgba) p = uint8_t(rng.Int(0, 255));
+    ImageView view;
+    ASSERT_TRUE(ViewPixels(rgba.data(), w, h, 4, stride, &view).ok());
+    Image copy;
+    ASSERT_TRUE(ImageFromPixels(rgba.data(), w, h, 4, stride, &copy).ok());
+    Affine a;
+    const float angle = trial % 2 ? rng.Uniform(-1.f, 1.f) : 0.f;
+    const float sc = rng.Uniform(0.2f, 3.f);
+    a.m[0] = sc * std::cos(angle);
+    a.m[1] = -sc * std::sin(angle);
+    a.m[3] = sc * std::sin(angle);
+    a.m[4] = sc * std::cos(angle);
+    a.m[2] = rng.Uniform(-10.f, float(w));
+    a.m[5] = rng.Uniform(-10.f, float(h));
+    Normalization n;
+    n.bgr = rng.Chance(50);
+    n.scale[0] = n.scale[1] = n.scale[2] = 1.f / 255.f;
+    const int dw = rng.Int(1, 40), dh = rng.Int(1, 40);
+    std::vector<float> from_view(size_t(dw * dh * 3)), from_copy(from_view.size());
+    WarpToTensor(view, a, dw, dh, n, from_view.data());
+    WarpToTensor(copy, a, dw, dh, n, from_copy.data());
+    ASSERT_EQ(from_view, from_copy) << "trial " << trial;
+    const int factor = rng.Int(1, 4);
+    const Image dv = Downscale(view, factor), dc = Downscale(copy, factor);
+    EXPECT_EQ(dv.width, dc.width);
+    EXPECT_EQ(dv.rgb, dc.rgb) << "trial " << trial;
+  }
+  ImageView view;
+  const uint8_t px[4] = {1, 2, 3, 4};
+  EXPECT_EQ(ViewPixels(px, 1, 1, 4, 3, &view).message(),
+            "pixels: stride 3 is less than width * channels = 4");
+  EXPECT_TRUE(view.empty());
+  Image broken;  // an Image whose buffer does not match its size reads as empty
+  broken.width = broken.height = 2;
+  EXPECT_TRUE(ImageView(broken).empty());
+}
+
 }  // namespace
 }  // namespace fm

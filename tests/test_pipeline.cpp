@@ -71,6 +71,38 @@ TEST(Pipeline, FixtureHasThreeFacesLeftToRight) {
   }
 }
 
+// The one loader (C API, CLI, fm_eval_scenes): files or bytes, the classifier optional, and an
+// error that says which model failed.
+TEST(Pipeline, LoadPipelineFromFilesOrBytesNamesTheModelThatFails) {
+  ModelSource det, cls;
+  det.path = kModels + "/blazeface-full.fmm";
+  cls.path = kModels + "/classifier.fmm";
+  std::unique_ptr<Pipeline> p;
+  ASSERT_TRUE(LoadPipeline(det, cls, {}, &p).ok());
+  EXPECT_TRUE(p->has_classifier());
+  EXPECT_EQ(Detect(*p, kFixtures + "/three_faces_1mask_1nomask_1chin.jpg").size(), 3u);
+  ASSERT_TRUE(LoadPipeline(det, ModelSource(), {}, &p).ok());
+  EXPECT_FALSE(p->has_classifier());
+
+  PipelineModels models;
+  cls.path = kModels + "/no-such-classifier.fmm";
+  Status s = ReadPipelineModels(det, cls, &models);
+  EXPECT_EQ(s.message(), "cannot open model file '" + cls.path + "'");
+  EXPECT_FALSE(models.detector);  // nothing half-read is handed out
+
+  const std::string junk(100, 'x');  // as long as a header, but no magic
+  ModelSource bytes;
+  bytes.data = reinterpret_cast<const uint8_t*>(junk.data());
+  bytes.size = junk.size();
+  s = ReadPipelineModels(det, bytes, &models);
+  EXPECT_EQ(s.message().rfind("classifier model: bad magic", 0), 0u) << s.message();
+  s = ReadPipelineModels(bytes, ModelSource(), &models);
+  EXPECT_EQ(s.message().rfind("detector model: bad magic", 0), 0u) << s.message();
+  bytes.size = 0;
+  s = LoadPipeline(bytes, ModelSource(), {}, &p);
+  EXPECT_EQ(s.message(), "detector model: no model bytes");
+}
+
 // A trained detector carries its thresholds (pipeline_min_score, pipeline_tile_min_score); an
 // explicit option still wins, and a bad value refuses the model.
 TEST(Pipeline, DetectorMetadataSetsTheDefaultThresholds) {
@@ -548,6 +580,8 @@ TEST(Pipeline, ResultJsonWriters) {
   EXPECT_EQ(
       ImageLabelJson(0, 0, labels, {NAN, 0.4f}, file_only),
       "{\"file\": \"x.png\", \"label\": \"yes\", \"probs\": {\"no\": 0.0000, \"yes\": 0.4000}}");
+  EXPECT_EQ(ErrorResultJson("a\"b.jpg", "image: bad\n"),
+            "{\"file\": \"a\\\"b.jpg\", \"error\": \"image: bad\\n\"}");
 }
 
 }  // namespace

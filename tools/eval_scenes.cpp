@@ -28,7 +28,6 @@
 #include "annotate.h"
 #include "api/results_json.h"
 #include "detection_metrics.h"
-#include "model/model_format.h"
 #include "scenes.h"
 #include "vision/pipeline.h"
 
@@ -505,15 +504,11 @@ int main(int argc, char** argv) {
     if (!fs::exists(args.detector_path))
       args.detector_path = std::string(FM_DEFAULT_MODEL_DIR) + "/blazeface-full.fmm";
   }
-  auto detector = std::make_shared<fm::Graph>();
-  fm::Status s = fm::ReadModelFile(args.detector_path, detector.get());
-  std::shared_ptr<fm::Graph> classifier;
-  if (s.ok() && !args.classifier_path.empty()) {
-    classifier = std::make_shared<fm::Graph>();
-    s = fm::ReadModelFile(args.classifier_path, classifier.get());
-  }
+  fm::ModelSource detector, classifier;
+  detector.path = args.detector_path;
+  classifier.path = args.classifier_path;
   std::unique_ptr<fm::Pipeline> pipeline;
-  if (s.ok()) s = fm::Pipeline::Create(detector, classifier, args.options, &pipeline);
+  fm::Status s = fm::LoadPipeline(detector, classifier, args.options, &pipeline);
   if (!s.ok()) {
     std::fprintf(stderr, "fm_eval_scenes: %s\n", s.message().c_str());
     return 2;

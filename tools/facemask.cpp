@@ -46,7 +46,6 @@
 #include "export_tfjs.h"
 #include "model/model_format.h"
 #include "model_import.h"
-#include "runtime/runtime.h"
 #include "vision/pipeline.h"
 #include "vision/whole_image.h"
 
@@ -314,13 +313,9 @@ int ParseDetectArgs(int argc, char** argv, DetectArgs* d) {
   return d->inputs.empty() ? Usage("no images given") : -1;
 }
 
-struct DetectModels {
-  std::shared_ptr<fm::Graph> detector, classifier;
-};
-
 // Reads the models (the default ones where none is given); any failure, running out of memory
 // included, is an error naming the file.
-Status LoadDetectModels(DetectArgs* d, DetectModels* m) {
+Status LoadDetectModels(DetectArgs* d, fm::PipelineModels* m) {
   if (d->detector_path.empty()) {
     // The detector trained for masked faces (model/README.md) when it is there, else the
     // converted BlazeFace it started from.
@@ -331,13 +326,10 @@ Status LoadDetectModels(DetectArgs* d, DetectModels* m) {
     const std::string dflt = ModelDir() + "/classifier.fmm";
     if (fs::exists(dflt)) d->classifier_path = dflt;
   }
-  m->detector = std::make_shared<fm::Graph>();
-  FM_RETURN_IF_ERROR(Guarded(
-      d->detector_path, [&] { return fm::ReadModelFile(d->detector_path, m->detector.get()); }));
-  if (d->classifier_path.empty()) return Status::Ok();
-  m->classifier = std::make_shared<fm::Graph>();
-  return Guarded(d->classifier_path,
-                 [&] { return fm::ReadModelFile(d->classifier_path, m->classifier.get()); });
+  fm::ModelSource detector, classifier;
+  detector.path = d->detector_path;
+  classifier.path = d->classifier_path;
+  return Guarded("", [&] { return fm::ReadPipelineModels(detector, classifier, m); });
 }
 
 // The text of one image's result, printed in input order even when several threads work.
@@ -350,8 +342,7 @@ Output ErrorOutput(bool json, const std::string& file, const std::string& messag
   Output o;
   o.failed = true;
   if (json)
-    o.out =
-        "{\"file\": " + fm::JsonString(file) + ", \"error\": " + fm::JsonString(message) + "}\n";
+    o.out = fm::ErrorResultJson(file, message) + "\n";
   else
     o.err = Printable(file) + ": error: " + Printable(message) + "\n";
   return o;
@@ -469,7 +460,7 @@ int Detect(int argc, char** argv) {
   // the threads share its inferences.
   const size_t workers = std::max<size_t>(1, std::min(size_t(d.options.threads), inputs.size()));
   if (workers > 1) d.options.threads = 1;
-  DetectModels m;
+  fm::PipelineModels m;
   Status s = LoadDetectModels(&d, &m);
   if (!s.ok()) return Fail(2, s.message());
   std::vector<std::unique_ptr<fm::Pipeline>> pipelines(workers);

@@ -21,14 +21,14 @@ struct fm_model {
 
 struct fm_classifier {
   fm::WholeImageClassifier classifier;
-  fm::Image image;
+  fm::Image image;  // reused decode buffer (raw pixels are read in place)
   std::vector<float> probs;
   std::string json;
 };
 
 struct fm_pipeline {
   std::unique_ptr<fm::Pipeline> pipeline;
-  fm::Image image;  // reused decode / pixel buffer
+  fm::Image image;  // reused decode buffer (raw pixels are read in place, through a view)
   std::vector<fm::Face> faces;
   std::string json;  // the last result
   fm::Tracker tracker;
@@ -63,11 +63,15 @@ auto Guarded(const char* fn, Body&& body) noexcept -> decltype(body()) {
   return nullptr;
 }
 
+// The C API's one check of a Status: false when fine, else the message becomes the last error.
+bool Failed(const fm::Status& status) noexcept {
+  if (status.ok()) return false;
+  SetError(status.message());
+  return true;
+}
+
 fm_model* Finish(fm::Status status, std::shared_ptr<fm::Graph> graph, int backend, int threads) {
-  if (!status.ok()) {
-    SetError(status.message());
-    return nullptr;
-  }
+  if (Failed(status)) return nullptr;
   if (backend != FM_BACKEND_XNNPACK && backend != FM_BACKEND_REFERENCE &&
       backend != FM_BACKEND_XNNPACK_DENSE) {
     SetError(
@@ -84,10 +88,7 @@ fm_model* Finish(fm::Status status, std::shared_ptr<fm::Graph> graph, int backen
   auto model = std::make_unique<fm_model>();
   model->graph = std::move(graph);
   status = fm::Runtime::Create(model->graph, options, &model->runtime);
-  if (!status.ok()) {
-    SetError(status.message());
-    return nullptr;
-  }
+  if (Failed(status)) return nullptr;
   return model.release();  // owned by the caller until fm_model_free
 }
 
@@ -125,28 +126,29 @@ int Dim(const fm::Shape& shape, int d, const char* fn) {
   return -1;
 }
 
-// Runs on p->image; with a timestamp (video) the tracker smooths and numbers the faces.
-const char* RunPipeline(fm_pipeline* p, const double* timestamp_ms = nullptr) {
+// Raw pixels are read in place: a large photo's decode buffer is given back when frames follow.
+void ReleaseDecodeBuffer(fm::Image* image) {
+  if (image->rgb.capacity() > (size_t(1) << 20)) *image = fm::Image();
+}
+
+// Runs on `image`; with a timestamp (video) the tracker smooths and numbers the faces.
+const char* RunPipeline(fm_pipeline* p, const fm::ImageView& image,
+                        const double* timestamp_ms = nullptr) {
+  if (image.pixels != p->image.rgb.data()) ReleaseDecodeBuffer(&p->image);
   // Video frames go through the tracker, which runs the detector on every detect_every-th frame.
-  fm::Status s = timestamp_ms ? p->tracker.Track(p->pipeline.get(), p->image, *timestamp_ms,
-                                                 &p->faces, &p->ids)
-                              : p->pipeline->Run(p->image, &p->faces);
-  if (!s.ok()) {
-    SetError(s.message());
-    return nullptr;
-  }
-  p->json = fm::FacesResultJson(p->image.width, p->image.height, p->faces, p->pipeline->labels(),
+  fm::Status s = timestamp_ms
+                     ? p->tracker.Track(p->pipeline.get(), image, *timestamp_ms, &p->faces, &p->ids)
+                     : p->pipeline->Run(image, &p->faces);
+  if (Failed(s)) return nullptr;
+  p->json = fm::FacesResultJson(image.width, image.height, p->faces, p->pipeline->labels(),
                                 timestamp_ms ? &p->ids : nullptr);
   return p->json.c_str();
 }
 
-const char* RunClassifier(fm_classifier* c) {
-  fm::Status s = c->classifier.Run(c->image, &c->probs);
-  if (!s.ok()) {
-    SetError(s.message());
-    return nullptr;
-  }
-  c->json = fm::ImageLabelJson(c->image.width, c->image.height, c->classifier.labels(), c->probs);
+const char* RunClassifier(fm_classifier* c, const fm::ImageView& image) {
+  fm::Status s = c->classifier.Run(image, &c->probs);
+  if (Failed(s)) return nullptr;
+  c->json = fm::ImageLabelJson(image.width, image.height, c->classifier.labels(), c->probs);
   return c->json.c_str();
 }
 
@@ -225,10 +227,7 @@ const float* fm_model_output(const fm_model* model, int i) {
 int fm_model_run(fm_model* model) {
   if (!CheckModel(model, "fm_model_run")) return -1;
   fm::Status s = model->runtime->Run();
-  if (!s.ok()) {
-    SetError(s.message());
-    return -1;
-  }
+  if (Failed(s)) return -1;
   return 0;
 }
 const char* fm_model_metadata(const fm_model* model, const char* key) {
@@ -253,30 +252,16 @@ fm_pipeline* fm_pipeline_create(const uint8_t* detector, size_t detector_size,
       SetError("fm_pipeline_create: classifier is NULL but its size is not 0");
       return nullptr;
     }
-    auto det = std::make_shared<fm::Graph>();
-    fm::Status s = fm::ReadModel(detector, detector_size, det.get());
-    if (!s.ok()) {
-      SetError("detector " + s.message());
-      return nullptr;
-    }
-    std::shared_ptr<fm::Graph> cls;
-    if (classifier && classifier_size) {
-      cls = std::make_shared<fm::Graph>();
-      s = fm::ReadModel(classifier, classifier_size, cls.get());
-      if (!s.ok()) {
-        SetError("classifier " + s.message());
-        return nullptr;
-      }
-    }
+    fm::ModelSource det, cls;
+    det.data = detector;
+    det.size = detector_size;
+    cls.data = classifier;
+    cls.size = classifier_size;
     fm::PipelineOptions options;
     options.min_score = min_score;
     options.threads = threads;
     auto p = std::make_unique<fm_pipeline>();
-    s = fm::Pipeline::Create(det, cls, options, &p->pipeline);
-    if (!s.ok()) {
-      SetError(s.message());
-      return nullptr;
-    }
+    if (Failed(fm::LoadPipeline(det, cls, options, &p->pipeline))) return nullptr;
     return p.release();  // owned by the caller until fm_pipeline_free
   });
 }
@@ -285,12 +270,9 @@ const char* fm_pipeline_run_pixels(fm_pipeline* pipeline, const uint8_t* pixels,
                                    int height, int channels, int stride) {
   if (!CheckPipeline(pipeline, "fm_pipeline_run_pixels")) return nullptr;
   return Guarded("fm_pipeline_run_pixels", [&]() -> const char* {
-    fm::Status s = fm::ImageFromPixels(pixels, width, height, channels, stride, &pipeline->image);
-    if (!s.ok()) {
-      SetError(s.message());
-      return nullptr;
-    }
-    return RunPipeline(pipeline);
+    fm::ImageView view;
+    if (Failed(fm::ViewPixels(pixels, width, height, channels, stride, &view))) return nullptr;
+    return RunPipeline(pipeline, view);
   });
 }
 
@@ -302,12 +284,9 @@ const char* fm_pipeline_track_pixels(fm_pipeline* pipeline, const uint8_t* pixel
     return nullptr;
   }
   return Guarded("fm_pipeline_track_pixels", [&]() -> const char* {
-    fm::Status s = fm::ImageFromPixels(pixels, width, height, channels, stride, &pipeline->image);
-    if (!s.ok()) {
-      SetError(s.message());
-      return nullptr;
-    }
-    return RunPipeline(pipeline, &timestamp_ms);
+    fm::ImageView view;
+    if (Failed(fm::ViewPixels(pixels, width, height, channels, stride, &view))) return nullptr;
+    return RunPipeline(pipeline, view, &timestamp_ms);
   });
 }
 
@@ -324,12 +303,8 @@ int fm_pipeline_set_detect_every(fm_pipeline* pipeline, int n) {
 const char* fm_pipeline_run_encoded(fm_pipeline* pipeline, const uint8_t* bytes, size_t size) {
   if (!CheckPipeline(pipeline, "fm_pipeline_run_encoded")) return nullptr;
   return Guarded("fm_pipeline_run_encoded", [&]() -> const char* {
-    fm::Status s = fm::DecodeImage(bytes, size, &pipeline->image);
-    if (!s.ok()) {
-      SetError(s.message());
-      return nullptr;
-    }
-    return RunPipeline(pipeline);
+    if (Failed(fm::DecodeImage(bytes, size, &pipeline->image))) return nullptr;
+    return RunPipeline(pipeline, pipeline->image);
   });
 }
 
@@ -347,10 +322,7 @@ fm_classifier* fm_classifier_create(const uint8_t* model, size_t model_size, int
     fm::Status s = fm::ReadModel(model, model_size, graph.get());
     auto c = std::make_unique<fm_classifier>();
     if (s.ok()) s = c->classifier.Load(graph, threads);
-    if (!s.ok()) {
-      SetError(s.message());
-      return nullptr;
-    }
+    if (Failed(s)) return nullptr;
     return c.release();  // owned by the caller until fm_classifier_free
   });
 }
@@ -359,12 +331,9 @@ const char* fm_classifier_run_pixels(fm_classifier* classifier, const uint8_t* p
                                      int height, int channels, int stride) {
   if (!CheckClassifier(classifier, "fm_classifier_run_pixels")) return nullptr;
   return Guarded("fm_classifier_run_pixels", [&]() -> const char* {
-    fm::Status s = fm::ImageFromPixels(pixels, width, height, channels, stride, &classifier->image);
-    if (!s.ok()) {
-      SetError(s.message());
-      return nullptr;
-    }
-    return RunClassifier(classifier);
+    fm::ImageView view;
+    if (Failed(fm::ViewPixels(pixels, width, height, channels, stride, &view))) return nullptr;
+    return RunClassifier(classifier, view);
   });
 }
 
@@ -372,12 +341,8 @@ const char* fm_classifier_run_encoded(fm_classifier* classifier, const uint8_t* 
                                       size_t size) {
   if (!CheckClassifier(classifier, "fm_classifier_run_encoded")) return nullptr;
   return Guarded("fm_classifier_run_encoded", [&]() -> const char* {
-    fm::Status s = fm::DecodeImage(bytes, size, &classifier->image);
-    if (!s.ok()) {
-      SetError(s.message());
-      return nullptr;
-    }
-    return RunClassifier(classifier);
+    if (Failed(fm::DecodeImage(bytes, size, &classifier->image))) return nullptr;
+    return RunClassifier(classifier, classifier->image);
   });
 }
 

@@ -1,4 +1,6 @@
-/* facemask.h - the engine's C API, used by the native CLI and by the WebAssembly bindings.
+/* facemask.h - the engine's C API: the door of the WebAssembly module (the page), of fm_soak and of
+ * any program embedding the engine. The repository's native tools (CLI, fm_eval_scenes, trainer)
+ * use the C++ headers for what this API leaves out; engine/README.md "Who uses what" says which.
  *
  * No C++ exceptions cross it. Every function checks its arguments; a failing call returns NULL or
  * a negative number and leaves a message for fm_last_error() (per thread). Pointers returned for

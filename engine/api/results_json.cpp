@@ -147,4 +147,12 @@ std::string ImageLabelJson(int width, int height, const std::vector<std::string>
   return CloseResult(std::move(out) + "}", extra);
 }
 
+std::string ErrorResultJson(const std::string& file, const std::string& message) {
+  std::string out;
+  JsonMembers extra;
+  extra.file = file;
+  OpenResult(&out, extra);
+  return out + "\"error\": " + JsonString(message) + "}";
+}
+
 }  // namespace fm

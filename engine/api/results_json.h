@@ -41,4 +41,7 @@ std::string FacesResultJson(int width, int height, const std::vector<Face>& face
 std::string ImageLabelJson(int width, int height, const std::vector<std::string>& labels,
                            const std::vector<float>& probs, const JsonMembers& extra = {});
 
+// An input that gave no result: {"file": str, "error": str} (the CLI's --json, one per line).
+std::string ErrorResultJson(const std::string& file, const std::string& message);
+
 }  // namespace fm

@@ -112,10 +112,19 @@ Status DecodeImageFile(const std::string& path, Image* out) {
   return Status::Ok();
 }
 
-Status ImageFromPixels(const uint8_t* pixels, int width, int height, int channels, int stride,
-                       Image* out) {
-  out->width = out->height = 0;
-  out->rgb.clear();  // emptied, not freed: a camera's frames (one size) reuse the buffer
+ImageView::ImageView(const Image& image) {
+  if (image.width < 1 || image.height < 1 ||
+      image.rgb.size() != size_t(image.width) * size_t(image.height) * 3)
+    return;  // empty: the readers refuse it
+  pixels = image.rgb.data();
+  width = image.width;
+  height = image.height;
+  stride = size_t(image.width) * 3;
+}
+
+Status ViewPixels(const uint8_t* pixels, int width, int height, int channels, int stride,
+                  ImageView* out) {
+  *out = ImageView();
   if (!pixels) return Errorf("pixels: null pointer");
   if (width < 1 || height < 1 || width > kMaxImageSide || height > kMaxImageSide ||
       int64_t(width) * height > kMaxImagePixels)
@@ -125,6 +134,20 @@ Status ImageFromPixels(const uint8_t* pixels, int width, int height, int channel
     return Errorf("pixels: channels must be 3 or 4, got ", channels);
   if (stride < width * channels)
     return Errorf("pixels: stride ", stride, " is less than width * channels = ", width * channels);
+  out->pixels = pixels;
+  out->width = width;
+  out->height = height;
+  out->channels = channels;
+  out->stride = size_t(stride);
+  return Status::Ok();
+}
+
+Status ImageFromPixels(const uint8_t* pixels, int width, int height, int channels, int stride,
+                       Image* out) {
+  out->width = out->height = 0;
+  out->rgb.clear();  // emptied, not freed: a camera's frames (one size) reuse the buffer
+  ImageView view;
+  FM_RETURN_IF_ERROR(ViewPixels(pixels, width, height, channels, stride, &view));
   out->width = width;
   out->height = height;
   const size_t size = size_t(width) * size_t(height) * 3;
@@ -132,7 +155,7 @@ Status ImageFromPixels(const uint8_t* pixels, int width, int height, int channel
   if (out->rgb.capacity() > 2 * size + (size_t(1) << 20)) std::vector<uint8_t>().swap(out->rgb);
   out->rgb.resize(size);
   for (int y = 0; y < height; ++y) {
-    const uint8_t* row = pixels + size_t(y) * size_t(stride);
+    const uint8_t* row = view.Row(y);
     uint8_t* dst = out->rgb.data() + size_t(y) * size_t(width) * 3;
     for (int x = 0; x < width; ++x)
       for (int c = 0; c < 3; ++c) dst[x * 3 + c] = row[x * channels + c];
@@ -140,21 +163,19 @@ Status ImageFromPixels(const uint8_t* pixels, int width, int height, int channel
   return Status::Ok();
 }
 
-Image Downscale(const Image& src, int factor) {
+Image Downscale(const ImageView& src, int factor) {
   Image dst;
   Downscale(src, factor, &dst);
   return dst;
 }
 
-void Downscale(const Image& src, int factor, Image* out) {
-  if (factor <= 1) {
-    *out = src;
-    return;
-  }
-  Image& dst = *out;  // its buffer is reused: every pixel is written below
-  dst.width = (src.width + factor - 1) / factor;
-  dst.height = (src.height + factor - 1) / factor;
+void Downscale(const ImageView& src, int factor, Image* out) {
+  factor = std::max(factor, 1);  // 1: a plain RGB copy
+  Image& dst = *out;             // its buffer is reused: every pixel is written below
+  dst.width = src.empty() ? 0 : (src.width + factor - 1) / factor;
+  dst.height = src.empty() ? 0 : (src.height + factor - 1) / factor;
   dst.rgb.resize(size_t(dst.width) * size_t(dst.height) * 3);
+  const size_t ch = size_t(src.channels);
   for (int y = 0; y < dst.height; ++y)
     for (int x = 0; x < dst.width; ++x) {
       const int y1 = std::min(src.height, (y + 1) * factor);
@@ -163,7 +184,7 @@ void Downscale(const Image& src, int factor, Image* out) {
       uint32_t count = 0;
       for (int sy = y * factor; sy < y1; ++sy)
         for (int sx = x * factor; sx < x1; ++sx) {
-          const uint8_t* p = &src.rgb[(size_t(sy) * size_t(src.width) + size_t(sx)) * 3];
+          const uint8_t* p = src.Row(sy) + size_t(sx) * ch;
           sum[0] += p[0];
           sum[1] += p[1];
           sum[2] += p[2];
@@ -181,7 +202,7 @@ constexpr int kSeparableMaxWidth = 1024;
 // WarpToTensor for maps without rotation or shear (letterbox, tiles, crops): the source column of
 // every destination column is computed once instead of per pixel. Same expressions as the general
 // path, so the same values bit for bit.
-void WarpAxisAligned(const Image& src, const float* m, int dst_w, int dst_h,
+void WarpAxisAligned(const ImageView& src, const float* m, int dst_w, int dst_h,
                      const Normalization& norm, const int order[3], float* out) {
   struct Column {
     size_t x0, x1;  // byte offsets of the two source pixels in a row
@@ -196,8 +217,8 @@ void WarpAxisAligned(const Image& src, const float* m, int dst_w, int dst_h,
     c.inside = u >= -0.5f && u <= float(src.width) - 0.5f;
     const float uc = std::min(std::max(u, 0.f), float(src.width - 1));
     const int x0 = c.inside ? int(uc) : 0;
-    c.x0 = size_t(x0) * 3;
-    c.x1 = size_t(std::min(x0 + 1, src.width - 1)) * 3;
+    c.x0 = size_t(x0) * size_t(src.channels);
+    c.x1 = size_t(std::min(x0 + 1, src.width - 1)) * size_t(src.channels);
     c.fx = uc - float(x0);
   }
   for (int y = 0; y < dst_h; ++y) {
@@ -211,8 +232,8 @@ void WarpAxisAligned(const Image& src, const float* m, int dst_w, int dst_h,
     const float vc = std::min(std::max(v, 0.f), float(src.height - 1));
     const int y0 = int(vc), y1 = std::min(y0 + 1, src.height - 1);
     const float fy = vc - float(y0);
-    const uint8_t* r0 = &src.rgb[size_t(y0) * size_t(src.width) * 3];
-    const uint8_t* r1 = &src.rgb[size_t(y1) * size_t(src.width) * 3];
+    const uint8_t* r0 = src.Row(y0);
+    const uint8_t* r1 = src.Row(y1);
     for (int x = 0; x < dst_w; ++x, o += 3) {
       const Column& c = cols[x];
       if (!c.inside) {
@@ -232,8 +253,12 @@ void WarpAxisAligned(const Image& src, const float* m, int dst_w, int dst_h,
 
 }  // namespace
 
-void WarpToTensor(const Image& src, const Affine& map, int dst_w, int dst_h,
+void WarpToTensor(const ImageView& src, const Affine& map, int dst_w, int dst_h,
                   const Normalization& norm, float* out) {
+  if (src.empty()) {  // nothing to sample: all padding
+    std::fill(out, out + size_t(dst_w) * size_t(dst_h) * 3, norm.pad);
+    return;
+  }
   const float* m = map.m;
   const int order[3] = {norm.bgr ? 2 : 0, 1, norm.bgr ? 0 : 2};
   if (m[1] == 0.f && m[3] == 0.f && dst_w <= kSeparableMaxWidth) {
@@ -257,10 +282,11 @@ void WarpToTensor(const Image& src, const Affine& map, int dst_w, int dst_h,
       const int x0 = int(uc), y0 = int(vc);
       const int x1 = std::min(x0 + 1, src.width - 1), y1 = std::min(y0 + 1, src.height - 1);
       const float fx = uc - float(x0), fy = vc - float(y0);
-      const uint8_t* p00 = &src.rgb[(size_t(y0) * size_t(src.width) + size_t(x0)) * 3];
-      const uint8_t* p01 = &src.rgb[(size_t(y0) * size_t(src.width) + size_t(x1)) * 3];
-      const uint8_t* p10 = &src.rgb[(size_t(y1) * size_t(src.width) + size_t(x0)) * 3];
-      const uint8_t* p11 = &src.rgb[(size_t(y1) * size_t(src.width) + size_t(x1)) * 3];
+      const size_t ch = size_t(src.channels);
+      const uint8_t* p00 = src.Row(y0) + size_t(x0) * ch;
+      const uint8_t* p01 = src.Row(y0) + size_t(x1) * ch;
+      const uint8_t* p10 = src.Row(y1) + size_t(x0) * ch;
+      const uint8_t* p11 = src.Row(y1) + size_t(x1) * ch;
       for (int k = 0; k < 3; ++k) {
         const int c = order[k];
         const float top = float(p00[c]) + (float(p01[c]) - float(p00[c])) * fx;

@@ -28,6 +28,22 @@ struct Image {
   std::vector<uint8_t> rgb;  // width * height * 3
 };
 
+// Pixels to read without owning or copying them: 8-bit RGB or RGBA (alpha ignored), rows `stride`
+// bytes apart. Everything that only reads a picture (resizing, warping, the pipeline) takes a
+// view, so a camera frame (RGBA, as a canvas hands it over) goes straight into the tensors. Every
+// Image is readable as a view (an inconsistent one as an empty view).
+struct ImageView {
+  const uint8_t* pixels = nullptr;
+  int width = 0;
+  int height = 0;
+  int channels = 3;   // 3 (RGB) or 4 (RGBA)
+  size_t stride = 0;  // bytes per row, >= width * channels
+  ImageView() = default;
+  ImageView(const Image& image);  // NOLINT(google-explicit-constructor): every Image is a view
+  bool empty() const { return pixels == nullptr || width < 1 || height < 1; }
+  const uint8_t* Row(int y) const { return pixels + size_t(y) * stride; }
+};
+
 // Decodes JPEG, PNG, BMP, GIF (first frame), PNM or TGA bytes. Greyscale, palette, 16-bit and alpha
 // sources become 8-bit RGB (alpha is dropped). A JPEG's EXIF orientation is applied, so the result
 // is upright as a viewer shows it.
@@ -39,16 +55,20 @@ Status DecodeImageFile(const std::string& path, Image* out);
 bool TurboDecodeJpeg(const uint8_t* data, size_t size, int width, int height, Image* out);
 #endif
 
-// Copies raw pixels (what a browser canvas hands over): channels 3 (RGB) or 4 (RGBA, alpha
-// ignored); stride is bytes per row (>= width * channels).
+// Checks raw pixels (what a browser canvas hands over) and views them, no copy: channels 3 (RGB)
+// or 4 (RGBA, alpha ignored); stride is bytes per row (>= width * channels). The view is valid as
+// long as the caller's pixels are.
+Status ViewPixels(const uint8_t* pixels, int width, int height, int channels, int stride,
+                  ImageView* out);
+// The same, copied into an Image (RGB), reusing its buffer.
 Status ImageFromPixels(const uint8_t* pixels, int width, int height, int channels, int stride,
                        Image* out);
 
 // Box-filter downscale by an integer factor (each output pixel is the mean of factor x factor
 // source pixels; the right/bottom remainder is averaged over what exists).
-Image Downscale(const Image& src, int factor);
+Image Downscale(const ImageView& src, int factor);
 // The same into `out`, reusing its pixel buffer (no allocation when it is large enough).
-void Downscale(const Image& src, int factor, Image* out);
+void Downscale(const ImageView& src, int factor, Image* out);
 
 struct Normalization {
   float scale[3] = {1.f, 1.f, 1.f};
@@ -64,7 +84,7 @@ struct Affine {
 };
 
 // Samples the source through `map` into a dst_w x dst_h x 3 float tensor.
-void WarpToTensor(const Image& src, const Affine& map, int dst_w, int dst_h,
+void WarpToTensor(const ImageView& src, const Affine& map, int dst_w, int dst_h,
                   const Normalization& norm, float* out);
 
 // Keeps the aspect ratio and centres the picture in dst_w x dst_h; the rest is padding.

@@ -4,7 +4,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <new>
 #include <sstream>
+
+#include "model/model_format.h"
 
 namespace fm {
 namespace {
@@ -183,7 +186,7 @@ Status Pipeline::Create(std::shared_ptr<const Graph> detector,
   return Status::Ok();
 }
 
-Status Pipeline::DetectSquare(const Image& image, float x0, float y0, float side, bool drop_cut,
+Status Pipeline::DetectSquare(const ImageView& image, float x0, float y0, float side, bool drop_cut,
                               float min_score, std::vector<Detection>* out) {
   const Affine map = CropMap(x0, y0, x0 + side, y0 + side, det_size_, det_size_);
   WarpToTensor(image, map, det_size_, det_size_, det_norm_, detector_->input(0));
@@ -213,25 +216,24 @@ Status Pipeline::DetectSquare(const Image& image, float x0, float y0, float side
   return Status::Ok();
 }
 
-Status Pipeline::Detect(const Image& image, std::vector<Detection>* detections, bool allow_tiles) {
+Status Pipeline::Detect(const ImageView& image, std::vector<Detection>* detections,
+                        bool allow_tiles) {
   detections->clear();
-  if (image.width < 1 || image.height < 1 ||
-      image.rgb.size() != size_t(image.width) * size_t(image.height) * 3)
-    return Errorf("pipeline: empty or inconsistent image");
+  if (image.empty()) return Errorf("pipeline: empty or inconsistent image");
   // Large photos are box-filtered first so the detector does not see aliasing; coordinates are
   // mapped back to the original at the end.
   const int longer = std::max(image.width, image.height);
   const int shorter = std::min(image.width, image.height);
   const int factor = int(float(std::min(shorter, longer / 2)) / float(det_size_) / 2.f);
-  const Image* src = &image;
+  ImageView src = image;
   if (factor >= 2) {
     Downscale(image, factor, &scaled_);
-    src = &scaled_;
+    src = scaled_;
   }
-  const float W = float(src->width), H = float(src->height);
+  const float W = float(src.width), H = float(src.height);
   // The whole picture, letterboxed into the centred square.
   const float side = std::max(W, H);
-  FM_RETURN_IF_ERROR(DetectSquare(*src, (W - side) * 0.5f, (H - side) * 0.5f, side, false,
+  FM_RETURN_IF_ERROR(DetectSquare(src, (W - side) * 0.5f, (H - side) * 0.5f, side, false,
                                   decode_.min_score, detections));
   const bool tiles =
       allow_tiles && (tiling_ == PipelineOptions::Tiling::kOn ||
@@ -247,7 +249,7 @@ Status Pipeline::Detect(const Image& image, std::vector<Detection>* detections, 
       for (int ix = 0; ix < nx; ++ix) {
         const float tx = nx == 1 ? (W - t) * 0.5f : std::min(float(ix) * step, W - t);
         const float ty = ny == 1 ? (H - t) * 0.5f : std::min(float(iy) * step, H - t);
-        FM_RETURN_IF_ERROR(DetectSquare(*src, tx, ty, t, true, tile_min_score_, detections));
+        FM_RETURN_IF_ERROR(DetectSquare(src, tx, ty, t, true, tile_min_score_, detections));
       }
     *detections = WeightedNms(std::move(*detections), decode_.nms_iou);
   }
@@ -309,7 +311,7 @@ Detection Pipeline::ClassifierBox(const Detection& det) const {
   return box;
 }
 
-Status Pipeline::Classify(const Image& image, const Detection& det, Face* face) {
+Status Pipeline::Classify(const ImageView& image, const Detection& det, Face* face) {
   face->det = det;
   face->label = -1;
   face->probs.clear();
@@ -339,12 +341,54 @@ Status Pipeline::Classify(const Image& image, const Detection& det, Face* face) 
   return Status::Ok();
 }
 
-Status Pipeline::Run(const Image& image, std::vector<Face>* faces, bool allow_tiles) {
+Status Pipeline::Run(const ImageView& image, std::vector<Face>* faces, bool allow_tiles) {
   FM_RETURN_IF_ERROR(Detect(image, &detections_, allow_tiles));
   faces->resize(detections_.size());
   for (size_t i = 0; i < detections_.size(); ++i)
     FM_RETURN_IF_ERROR(Classify(image, detections_[i], &(*faces)[i]));
   return Status::Ok();
+}
+
+namespace {
+
+// One model from a file or from bytes; `what` ("detector", "classifier") names bytes in errors.
+Status ReadModelSource(const ModelSource& src, const char* what,
+                       std::shared_ptr<const Graph>* out) {
+  const std::string name = src.path.empty() ? std::string(what) + " model" : src.path;
+  try {
+    auto graph = std::make_shared<Graph>();
+    if (!src.path.empty()) {
+      FM_RETURN_IF_ERROR(ReadModelFile(src.path, graph.get()));
+    } else {
+      if (!src.data || src.size == 0) return Errorf(name, ": no model bytes");
+      FM_RETURN_IF_ERROR(
+          ReadModel(src.data, src.size, graph.get()).Prefix(std::string(what) + " "));
+    }
+    *out = std::move(graph);
+    return Status::Ok();
+  } catch (const std::bad_alloc&) {
+    return Errorf(name, ": out of memory");
+  }
+}
+
+}  // namespace
+
+Status ReadPipelineModels(const ModelSource& detector, const ModelSource& classifier,
+                          PipelineModels* out) {
+  *out = PipelineModels();
+  PipelineModels m;  // handed out whole or not at all
+  FM_RETURN_IF_ERROR(ReadModelSource(detector, "detector", &m.detector));
+  if (classifier.given())
+    FM_RETURN_IF_ERROR(ReadModelSource(classifier, "classifier", &m.classifier));
+  *out = std::move(m);
+  return Status::Ok();
+}
+
+Status LoadPipeline(const ModelSource& detector, const ModelSource& classifier,
+                    const PipelineOptions& options, std::unique_ptr<Pipeline>* out) {
+  PipelineModels models;
+  FM_RETURN_IF_ERROR(ReadPipelineModels(detector, classifier, &models));
+  return Pipeline::Create(models.detector, models.classifier, options, out);
 }
 
 }  // namespace fm

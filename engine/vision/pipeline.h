@@ -67,12 +67,13 @@ class Pipeline {
                        std::unique_ptr<Pipeline>* out);
 
   // allow_tiles = false for video frames (speed over the smallest faces).
-  Status Run(const Image& image, std::vector<Face>* faces, bool allow_tiles = true);
+  Status Run(const ImageView& image, std::vector<Face>* faces, bool allow_tiles = true);
 
   // Detection only (no classification), in image pixels, sorted left to right.
-  Status Detect(const Image& image, std::vector<Detection>* detections, bool allow_tiles = true);
+  Status Detect(const ImageView& image, std::vector<Detection>* detections,
+                bool allow_tiles = true);
   // Classifies the upright crop around one detection.
-  Status Classify(const Image& image, const Detection& det, Face* face);
+  Status Classify(const ImageView& image, const Detection& det, Face* face);
   // The box the classifier's crop is cut around: the detection mapped by the detector's crop_box
   // metadata (the trainer cuts its crops through this too).
   Detection ClassifierBox(const Detection& det) const;
@@ -94,7 +95,7 @@ class Pipeline {
   // Runs the detector on the square [x0, x0 + side) x [y0, y0 + side) of `image` (may extend
   // past it) and appends detections in image pixels. With drop_cut, boxes touching a tile edge
   // that is inside the image are dropped (a neighbouring tile sees those faces whole).
-  Status DetectSquare(const Image& image, float x0, float y0, float side, bool drop_cut,
+  Status DetectSquare(const ImageView& image, float x0, float y0, float side, bool drop_cut,
                       float min_score, std::vector<Detection>* out);
 
   std::unique_ptr<Runtime> detector_;
@@ -119,5 +120,28 @@ class Pipeline {
   std::vector<Detection> detections_;
   std::vector<float> grey_rgb_;  // greyscale classifiers: the RGB crop before conversion
 };
+
+// Where a model comes from: a .fmm file (path) or its bytes (data, size; not copied).
+struct ModelSource {
+  std::string path;
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  bool given() const { return !path.empty() || data != nullptr || size != 0; }
+};
+
+// A detector and its optional classifier, read once; several pipelines may share them.
+struct PipelineModels {
+  std::shared_ptr<const Graph> detector, classifier;
+};
+
+// Reads the detector and, when given, the classifier: the one way the C API, the CLI and
+// fm_eval_scenes read theirs. Errors say which model: a file's name its path ("FILE: model:
+// ..." as ReadModelFile), bytes say "detector model: ..." / "classifier model: ...". Running out
+// of memory is an error too ("FILE: out of memory").
+Status ReadPipelineModels(const ModelSource& detector, const ModelSource& classifier,
+                          PipelineModels* out);
+// ReadPipelineModels, then Pipeline::Create.
+Status LoadPipeline(const ModelSource& detector, const ModelSource& classifier,
+                    const PipelineOptions& options, std::unique_ptr<Pipeline>* out);
 
 }  // namespace fm

@@ -128,8 +128,8 @@ void Tracker::Update(double t, std::vector<Face>* faces, std::vector<int>* ids) 
   Apply(t, /*measured=*/true, faces, ids);
 }
 
-Status Tracker::Track(Pipeline* pipeline, const Image& image, double t, std::vector<Face>* faces,
-                      std::vector<int>* ids) {
+Status Tracker::Track(Pipeline* pipeline, const ImageView& image, double t,
+                      std::vector<Face>* faces, std::vector<int>* ids) {
   Forget(t);
   unsure_below_ = pipeline->unsure_below();
   const bool detect = options_.detect_every <= 1 || !has_detected_ ||

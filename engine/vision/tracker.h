@@ -37,7 +37,7 @@ class Tracker {
 
   // One video frame: runs pipeline->Detect (no tiles) when due, else predicts the faces of the last
   // detection; classifies; then smooths as Update() does. `faces` are left to right, `ids` match.
-  Status Track(Pipeline* pipeline, const Image& image, double timestamp_ms,
+  Status Track(Pipeline* pipeline, const ImageView& image, double timestamp_ms,
                std::vector<Face>* faces, std::vector<int>* ids);
   // Rewrites `faces` (fresh detections, classified) in place (smoothed boxes, probabilities,
   // labels) and fills `ids`.

@@ -42,21 +42,22 @@ Status WholeImageClassifier::Load(std::shared_ptr<const Graph> graph, int thread
   return Runtime::Create(graph, ro, &runtime_).Prefix("classifier: ");
 }
 
-Status WholeImageClassifier::Run(const Image& image, std::vector<float>* probs) {
+Status WholeImageClassifier::Run(const ImageView& image, std::vector<float>* probs) {
   if (!runtime_) return Errorf("classifier: not loaded");
-  const Image* src = &image;
+  if (image.empty()) return Errorf("classifier: empty or inconsistent image");
+  ImageView src = image;
   const int factor = std::min(image.width / w_, image.height / h_);
   if (factor >= 2) {
     Downscale(image, factor, &small_);
-    src = &small_;
+    src = small_;
   }
-  const Affine map = CropMap(0, 0, float(src->width), float(src->height), w_, h_);
+  const Affine map = CropMap(0, 0, float(src.width), float(src.height), w_, h_);
   float* in = runtime_->input(0);
   if (c_ == 3) {
-    WarpToTensor(*src, map, w_, h_, norm_, in);
+    WarpToTensor(src, map, w_, h_, norm_, in);
   } else {
     rgb_.resize(size_t(w_) * size_t(h_) * 3);
-    WarpToTensor(*src, map, w_, h_, Normalization(), rgb_.data());
+    WarpToTensor(src, map, w_, h_, Normalization(), rgb_.data());
     for (size_t i = 0; i < size_t(w_) * size_t(h_); ++i) {
       const float* p = &rgb_[i * 3];
       in[i] = (0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]) * norm_.scale[0] + norm_.offset[0];

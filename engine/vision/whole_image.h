@@ -18,7 +18,7 @@ namespace fm {
 class WholeImageClassifier {
  public:
   Status Load(std::shared_ptr<const Graph> graph, int threads);
-  Status Run(const Image& image, std::vector<float>* probs);
+  Status Run(const ImageView& image, std::vector<float>* probs);
   const std::vector<std::string>& labels() const { return labels_; }
 
  private:
