@@ -300,5 +300,43 @@ TEST(Image, RgbaViewReadsLikeItsRgbCopy) {
   EXPECT_TRUE(ImageView(broken).empty());
 }
 
+// Greyscale models: one luma channel per pixel, the BT.601 mix of the RGB warp's (unnormalised)
+// values then scale[0] / offset[0], whatever the channel order; padding as given.
+TEST(Image, GreyWarpIsTheLumaOfTheRgbWarp) {
+  test::Rng rng(5);
+  for (int trial = 0; trial < 30; ++trial) {
+    const int w = rng.Int(1, 40), h = rng.Int(1, 40);
+    std::vector<uint8_t> rgba(size_t(w) * size_t(h) * 4);
+    for (auto& p : rgba) p = uint8_t(rng.Int(0, 255));
+    ImageView view;
+    ASSERT_TRUE(ViewPixels(rgba.data(), w, h, 4, w * 4, &view).ok());
+    Affine a;
+    const float angle = trial % 2 ? rng.Uniform(-1.f, 1.f) : 0.f;
+    a.m[0] = a.m[4] = std::cos(angle) * rng.Uniform(0.3f, 2.f);
+    a.m[1] = angle == 0.f ? 0.f : -std::sin(angle);
+    a.m[3] = angle == 0.f ? 0.f : std::sin(angle);
+    a.m[2] = rng.Uniform(-8.f, float(w));
+    a.m[5] = rng.Uniform(-8.f, float(h));
+    const int dw = rng.Int(1, 30), dh = rng.Int(1, 30);
+    std::vector<float> rgb(size_t(dw * dh * 3)), grey(size_t(dw * dh));
+    WarpToTensor(view, a, dw, dh, Normalization(), rgb.data());
+    Normalization g;
+    g.grey = true;
+    g.bgr = rng.Chance(50);  // ignored for luma
+    g.scale[0] = rng.Uniform(0.001f, 1.f);
+    g.offset[0] = rng.Uniform(-1.f, 1.f);
+    g.pad = -7.f;
+    WarpToTensor(view, a, dw, dh, g, grey.data());
+    for (size_t i = 0; i < grey.size(); ++i) {
+      const float* p = &rgb[i * 3];
+      // Outside the picture the RGB warp pads with 0 and the grey one with g.pad.
+      const bool pad = grey[i] == g.pad && p[0] == 0.f && p[1] == 0.f && p[2] == 0.f;
+      if (pad) continue;
+      ASSERT_EQ(grey[i], (0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]) * g.scale[0] + g.offset[0])
+          << "trial " << trial << " pixel " << i;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace fm

@@ -199,11 +199,30 @@ namespace {
 
 constexpr int kSeparableMaxWidth = 1024;
 
+// One output pixel from its four source pixels (fx, fy: the bilinear weights): three normalised
+// channels in `order`, or with norm.grey one luma value.
+inline void Store(const uint8_t* p00, const uint8_t* p01, const uint8_t* p10, const uint8_t* p11,
+                  float fx, float fy, const Normalization& norm, const int order[3], float* o) {
+  float v[3];
+  for (int k = 0; k < 3; ++k) {
+    const int ch = order[k];
+    const float top = float(p00[ch]) + (float(p01[ch]) - float(p00[ch])) * fx;
+    const float bot = float(p10[ch]) + (float(p11[ch]) - float(p10[ch])) * fx;
+    v[k] = top + (bot - top) * fy;
+  }
+  if (norm.grey) {
+    o[0] = (0.299f * v[0] + 0.587f * v[1] + 0.114f * v[2]) * norm.scale[0] + norm.offset[0];
+    return;
+  }
+  for (int k = 0; k < 3; ++k) o[k] = v[k] * norm.scale[k] + norm.offset[k];
+}
+
 // WarpToTensor for maps without rotation or shear (letterbox, tiles, crops): the source column of
 // every destination column is computed once instead of per pixel. Same expressions as the general
 // path, so the same values bit for bit.
 void WarpAxisAligned(const ImageView& src, const float* m, int dst_w, int dst_h,
                      const Normalization& norm, const int order[3], float* out) {
+  const int oc = norm.grey ? 1 : 3;  // output channels
   struct Column {
     size_t x0, x1;  // byte offsets of the two source pixels in a row
     float fx;
@@ -224,9 +243,9 @@ void WarpAxisAligned(const ImageView& src, const float* m, int dst_w, int dst_h,
   for (int y = 0; y < dst_h; ++y) {
     const float cy = float(y) + 0.5f;
     const float v = m[3] * 0.5f + m[4] * cy + m[5] - 0.5f;  // m[3] is 0
-    float* o = out + size_t(y) * size_t(dst_w) * 3;
+    float* o = out + size_t(y) * size_t(dst_w) * size_t(oc);
     if (!(v >= -0.5f && v <= float(src.height) - 0.5f)) {
-      std::fill(o, o + size_t(dst_w) * 3, norm.pad);
+      std::fill(o, o + size_t(dst_w) * size_t(oc), norm.pad);
       continue;
     }
     const float vc = std::min(std::max(v, 0.f), float(src.height - 1));
@@ -234,19 +253,13 @@ void WarpAxisAligned(const ImageView& src, const float* m, int dst_w, int dst_h,
     const float fy = vc - float(y0);
     const uint8_t* r0 = src.Row(y0);
     const uint8_t* r1 = src.Row(y1);
-    for (int x = 0; x < dst_w; ++x, o += 3) {
+    for (int x = 0; x < dst_w; ++x, o += oc) {
       const Column& c = cols[x];
       if (!c.inside) {
-        o[0] = o[1] = o[2] = norm.pad;
+        std::fill(o, o + oc, norm.pad);
         continue;
       }
-      const uint8_t *p00 = r0 + c.x0, *p01 = r0 + c.x1, *p10 = r1 + c.x0, *p11 = r1 + c.x1;
-      for (int k = 0; k < 3; ++k) {
-        const int ch = order[k];
-        const float top = float(p00[ch]) + (float(p01[ch]) - float(p00[ch])) * c.fx;
-        const float bot = float(p10[ch]) + (float(p11[ch]) - float(p10[ch])) * c.fx;
-        o[k] = (top + (bot - top) * fy) * norm.scale[k] + norm.offset[k];
-      }
+      Store(r0 + c.x0, r0 + c.x1, r1 + c.x0, r1 + c.x1, c.fx, fy, norm, order, o);
     }
   }
 }
@@ -255,12 +268,14 @@ void WarpAxisAligned(const ImageView& src, const float* m, int dst_w, int dst_h,
 
 void WarpToTensor(const ImageView& src, const Affine& map, int dst_w, int dst_h,
                   const Normalization& norm, float* out) {
-  if (src.empty()) {  // nothing to sample: all padding
-    std::fill(out, out + size_t(dst_w) * size_t(dst_h) * 3, norm.pad);
+  const int oc = norm.grey ? 1 : 3;  // output channels
+  if (src.empty()) {                 // nothing to sample: all padding
+    std::fill(out, out + size_t(dst_w) * size_t(dst_h) * size_t(oc), norm.pad);
     return;
   }
   const float* m = map.m;
-  const int order[3] = {norm.bgr ? 2 : 0, 1, norm.bgr ? 0 : 2};
+  // Grey: luma needs R, G, B in that order whatever the model's channel order.
+  const int order[3] = {norm.bgr && !norm.grey ? 2 : 0, 1, norm.bgr && !norm.grey ? 0 : 2};
   if (m[1] == 0.f && m[3] == 0.f && dst_w <= kSeparableMaxWidth) {
     WarpAxisAligned(src, m, dst_w, dst_h, norm, order, out);
     return;
@@ -271,10 +286,10 @@ void WarpToTensor(const ImageView& src, const Affine& map, int dst_w, int dst_h,
       // Index space: pixel i's centre is at i.
       const float u = m[0] * cx + m[1] * cy + m[2] - 0.5f;
       const float v = m[3] * cx + m[4] * cy + m[5] - 0.5f;
-      float* o = out + (size_t(y) * size_t(dst_w) + size_t(x)) * 3;
+      float* o = out + (size_t(y) * size_t(dst_w) + size_t(x)) * size_t(oc);
       if (!(u >= -0.5f && v >= -0.5f && u <= float(src.width) - 0.5f &&
             v <= float(src.height) - 0.5f)) {
-        o[0] = o[1] = o[2] = norm.pad;
+        std::fill(o, o + oc, norm.pad);
         continue;
       }
       const float uc = std::min(std::max(u, 0.f), float(src.width - 1));
@@ -287,12 +302,7 @@ void WarpToTensor(const ImageView& src, const Affine& map, int dst_w, int dst_h,
       const uint8_t* p01 = src.Row(y0) + size_t(x1) * ch;
       const uint8_t* p10 = src.Row(y1) + size_t(x0) * ch;
       const uint8_t* p11 = src.Row(y1) + size_t(x1) * ch;
-      for (int k = 0; k < 3; ++k) {
-        const int c = order[k];
-        const float top = float(p00[c]) + (float(p01[c]) - float(p00[c])) * fx;
-        const float bot = float(p10[c]) + (float(p11[c]) - float(p10[c])) * fx;
-        o[k] = (top + (bot - top) * fy) * norm.scale[k] + norm.offset[k];
-      }
+      Store(p00, p01, p10, p11, fx, fy, norm, order, o);
     }
 }
 

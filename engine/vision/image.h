@@ -74,7 +74,10 @@ struct Normalization {
   float scale[3] = {1.f, 1.f, 1.f};
   float offset[3] = {0.f, 0.f, 0.f};
   bool bgr = false;  // write channels as B, G, R
-  float pad = 0.f;   // tensor value for points outside the source image
+  // One channel instead of three: luma 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601) of the sampled
+  // pixel, then * scale[0] + offset[0] (greyscale models).
+  bool grey = false;
+  float pad = 0.f;  // tensor value for points outside the source image
 };
 
 // dst -> src affine map: src_x = m[0] * x + m[1] * y + m[2], src_y = m[3] * x + m[4] * y + m[5],
@@ -83,7 +86,7 @@ struct Affine {
   float m[6] = {1, 0, 0, 0, 1, 0};
 };
 
-// Samples the source through `map` into a dst_w x dst_h x 3 float tensor.
+// Samples the source through `map` into a dst_w x dst_h x 3 float tensor (x 1 with norm.grey).
 void WarpToTensor(const ImageView& src, const Affine& map, int dst_w, int dst_h,
                   const Normalization& norm, float* out);
 

@@ -77,6 +77,18 @@ Status ReadAnchorOptions(const Graph& d, int input_size, int64_t rows, AnchorOpt
                 input_size, " px input, but the output has ", rows, " rows");
 }
 
+std::vector<std::string> ReadLabels(const Graph& g) {
+  std::vector<std::string> labels;
+  std::stringstream in(Meta(g, "labels"));
+  std::string item;
+  while (std::getline(in, item, ',')) labels.push_back(item);
+  if (!labels.empty() || g.outputs.size() != 1) return labels;
+  const Shape& out = g.ShapeOf(g.outputs[0]);
+  const int64_t n = out.size() == 2 && out[0] == 1 && out[1] <= 100000 ? out[1] : 0;
+  for (int64_t k = 0; k < n; ++k) labels.push_back(std::to_string(k));
+  return labels;
+}
+
 Status ReadNormalization(const Graph& g, Normalization* norm) {
   *norm = Normalization();
   std::vector<float> v;
@@ -163,9 +175,7 @@ Status Pipeline::Create(std::shared_ptr<const Graph> detector,
     const Graph& k = *classifier;
     FM_RETURN_IF_ERROR(CheckImageInput(k, "classifier", &p->cls_h_, &p->cls_w_, &p->cls_c_));
     const std::string labels = Meta(k, "labels");
-    std::stringstream in(labels);
-    std::string item;
-    while (std::getline(in, item, ',')) p->labels_.push_back(item);
+    p->labels_ = ReadLabels(k);
     if (k.outputs.size() != 1 || k.ShapeOf(k.outputs[0]) != Shape{1, int64_t(p->labels_.size())})
       return Errorf("classifier: output must be [1, ", p->labels_.size(), "] for labels '", labels,
                     "'");
@@ -179,7 +189,6 @@ Status Pipeline::Create(std::shared_ptr<const Graph> detector,
         return Errorf("classifier: unsure_below '", unsure, "' is not one number in 0..1");
       p->unsure_below_ = v[0];
     }
-    p->grey_rgb_.resize(p->cls_c_ == 1 ? size_t(p->cls_w_) * size_t(p->cls_h_) * 3 : 0);
     FM_RETURN_IF_ERROR(Runtime::Create(classifier, ro, &p->classifier_).Prefix("classifier: "));
   }
   *out = std::move(p);
@@ -322,17 +331,8 @@ Status Pipeline::Classify(const ImageView& image, const Detection& det, Face* fa
   const Affine map = UprightCrop(box, cls_w_, cls_h_, crop_margin_);
   Normalization norm = cls_norm_;
   norm.pad = norm.offset[0];  // outside the photo: black
-  if (cls_c_ == 3) {
-    WarpToTensor(image, map, cls_w_, cls_h_, norm, in);
-  } else {
-    // Greyscale models: warp to RGB, then mix to luma (ITU-R BT.601 weights).
-    WarpToTensor(image, map, cls_w_, cls_h_, Normalization(), grey_rgb_.data());
-    for (int i = 0; i < cls_w_ * cls_h_; ++i) {
-      const float* p = &grey_rgb_[size_t(i) * 3];
-      in[i] = (0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]) * cls_norm_.scale[0] +
-              cls_norm_.offset[0];
-    }
-  }
+  norm.grey = cls_c_ == 1;
+  WarpToTensor(image, map, cls_w_, cls_h_, norm, in);
   FM_RETURN_IF_ERROR(classifier_->Run());
   const float* probs = classifier_->output(0);
   face->probs.assign(probs, probs + labels_.size());

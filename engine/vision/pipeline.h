@@ -50,6 +50,9 @@ struct PipelineOptions {
   float min_tile = 0.75f;
 };
 
+// A classifier's class names: its metadata "labels" split at commas; without it "0", "1", ... one
+// per output of a [1, N] output. The one rule for face and whole-image classifiers.
+std::vector<std::string> ReadLabels(const Graph& graph);
 // How a model wants its pixels: read from model metadata (norm_scale, norm_offset, channel_order).
 Status ReadNormalization(const Graph& graph, Normalization* norm);
 // A detector's anchor layout (metadata anchor_strides + anchor_interpolated_scale_aspect_ratio,
@@ -118,7 +121,6 @@ class Pipeline {
   std::vector<std::string> labels_;
   Image scaled_;  // reused box-filtered copy of large inputs
   std::vector<Detection> detections_;
-  std::vector<float> grey_rgb_;  // greyscale classifiers: the RGB crop before conversion
 };
 
 // Where a model comes from: a .fmm file (path) or its bytes (data, size; not copied).

@@ -2,7 +2,6 @@
 #include "vision/whole_image.h"
 
 #include <algorithm>
-#include <sstream>
 
 #include "vision/pipeline.h"
 
@@ -22,14 +21,9 @@ Status WholeImageClassifier::Load(std::shared_ptr<const Graph> graph, int thread
   h_ = int(in[1]);
   w_ = int(in[2]);
   c_ = rank3 ? 1 : int(in[3]);
-  const auto it = graph->metadata.find("labels");
-  std::stringstream list(it == graph->metadata.end() ? "" : it->second);
-  std::string item;
-  while (std::getline(list, item, ',')) labels_.push_back(item);
+  labels_ = ReadLabels(*graph);
   const Shape& out = graph->ShapeOf(graph->outputs[0]);
   const int64_t n = out.size() == 2 && out[0] == 1 ? out[1] : 0;
-  if (labels_.empty())
-    for (int64_t k = 0; k < n; ++k) labels_.push_back(std::to_string(k));
   if (n == 1 && labels_.size() == 2) {
     sigmoid_ = true;
   } else if (n < 1 || int64_t(labels_.size()) != n) {
@@ -52,17 +46,12 @@ Status WholeImageClassifier::Run(const ImageView& image, std::vector<float>* pro
     src = small_;
   }
   const Affine map = CropMap(0, 0, float(src.width), float(src.height), w_, h_);
-  float* in = runtime_->input(0);
-  if (c_ == 3) {
-    WarpToTensor(src, map, w_, h_, norm_, in);
-  } else {
-    rgb_.resize(size_t(w_) * size_t(h_) * 3);
-    WarpToTensor(src, map, w_, h_, Normalization(), rgb_.data());
-    for (size_t i = 0; i < size_t(w_) * size_t(h_); ++i) {
-      const float* p = &rgb_[i * 3];
-      in[i] = (0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]) * norm_.scale[0] + norm_.offset[0];
-    }
+  Normalization norm = norm_;
+  if (c_ == 1) {
+    norm.grey = true;
+    norm.pad = norm.offset[0];  // black
   }
+  WarpToTensor(src, map, w_, h_, norm, runtime_->input(0));
   FM_RETURN_IF_ERROR(runtime_->Run());
   const float* out = runtime_->output(0);
   if (sigmoid_)

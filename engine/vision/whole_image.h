@@ -25,7 +25,6 @@ class WholeImageClassifier {
   std::unique_ptr<Runtime> runtime_;
   Normalization norm_;
   std::vector<std::string> labels_;
-  std::vector<float> rgb_;
   Image small_;  // reused box-filtered copy of large pictures
   int w_ = 0, h_ = 0, c_ = 3;
   bool sigmoid_ = false;
