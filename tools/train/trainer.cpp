@@ -93,57 +93,76 @@ float FitTemperature(const std::vector<float>& logits, const std::vector<int>& l
   return best;
 }
 
-Status Fit(const FitOptions& o) {
-  SetThreads(Threads());
+namespace {
+
+// The crops one Fit reads, by split, and the synthetic incorrectly worn masks of each epoch
+// (augment.h LowerMask): entry k of an epoch's order is the composite n_real + k.
+struct FitData {
   CropSet set;
+  std::vector<size_t> train, val, dev;
+  int counts[kNumClasses] = {};  // training crops per class, the composites included
+  std::vector<size_t> bare, masked;
+  int lowered = 0;    // composites per epoch
+  size_t n_real = 0;  // set.samples.size()
+  size_t PerEpoch() const { return train.size() + size_t(lowered); }
+};
+
+// Loads the crop cache and splits it: train (at most o.limit, a seeded subset), validation and
+// scenes dev (scenes/ crops at least o.min_dev_px wide).
+Status LoadFitData(const FitOptions& o, FitData* d) {
+  CropSet& set = d->set;
   FM_RETURN_IF_ERROR(set.Load(o.cache.empty() ? DefaultCachePath(o.size) : o.cache));
   if (set.size != o.size) return Errorf("crop cache is for ", set.size, " px, --size is ", o.size);
-  std::vector<size_t> train, val, dev;
   for (size_t i = 0; i < set.samples.size(); ++i) {
     const Sample& s = set.samples[i];
-    if (s.split == kTrain) train.push_back(i);
-    if (s.split == kVal && (s.source != kScenes || s.face_px >= o.min_dev_px)) val.push_back(i);
-    if (s.split == kDev && s.face_px >= o.min_dev_px) dev.push_back(i);
+    if (s.split == kTrain) d->train.push_back(i);
+    if (s.split == kVal && (s.source != kScenes || s.face_px >= o.min_dev_px)) d->val.push_back(i);
+    if (s.split == kDev && s.face_px >= o.min_dev_px) d->dev.push_back(i);
   }
-  if (o.limit > 0 && int(train.size()) > o.limit) {
+  if (o.limit > 0 && int(d->train.size()) > o.limit) {
     Rng r(o.seed ^ 0xABCDEFull);
-    r.Shuffle(&train);
-    train.resize(size_t(o.limit));
-    std::sort(train.begin(), train.end());
+    r.Shuffle(&d->train);
+    d->train.resize(size_t(o.limit));
+    std::sort(d->train.begin(), d->train.end());
   }
-  if (train.empty() || val.empty()) return Errorf("no training or validation crops in the cache");
-  int counts[kNumClasses] = {};
-  for (size_t i : train) counts[set.samples[i].label]++;
-  // Synthetic incorrectly worn masks (augment.h LowerMask). Entry k of an epoch is order value
-  // set.samples.size() + k.
-  std::vector<size_t> bare, masked;
-  LowerMaskPools(set, train, &bare, &masked);
-  const int lowered = bare.empty() || masked.empty() ? 0 : o.lowered;
-  counts[kIncorrect] += lowered;
-  const size_t n_real = set.samples.size();
-  auto partner_of = [&](size_t idx, int epoch, size_t* base) -> long {
-    if (idx < n_real) {
-      *base = idx;
-      return -1;
-    }
-    Rng r(Mix(o.seed ^ 0x10E4ull, uint64_t(epoch), idx));
-    *base = bare[r.Next() % bare.size()];
-    return long(masked[r.Next() % masked.size()]);
-  };
+  if (d->train.empty() || d->val.empty())
+    return Errorf("no training or validation crops in the cache");
+  for (size_t i : d->train) d->counts[set.samples[i].label]++;
+  LowerMaskPools(set, d->train, &d->bare, &d->masked);
+  d->lowered = d->bare.empty() || d->masked.empty() ? 0 : o.lowered;
+  d->counts[kIncorrect] += d->lowered;
+  d->n_real = set.samples.size();
+  return Status::Ok();
+}
+
+// Entry idx of an epoch's order -> the crop to augment (*base) and, for a composite, the crop
+// whose mask it wears (else -1).
+long PartnerOf(const FitData& d, uint64_t seed, int epoch, size_t idx, size_t* base) {
+  if (idx < d.n_real) {
+    *base = idx;
+    return -1;
+  }
+  Rng r(Mix(seed ^ 0x10E4ull, uint64_t(epoch), idx));
+  *base = d.bare[r.Next() % d.bare.size()];
+  return long(d.masked[r.Next() % d.masked.size()]);
+}
+
+// Label smoothing, and inverse class frequency weights normalised to mean 1.
+LossOptions FitLossOptions(const FitOptions& o, const FitData& d) {
   LossOptions loss_opt;
   loss_opt.label_smoothing = o.label_smoothing;
-  if (o.class_weights) {
-    double sum = 0;
-    for (int c = 0; c < kNumClasses; ++c) {
-      loss_opt.class_weights.push_back(
-          counts[c] ? float(train.size() + size_t(lowered)) / float(counts[c]) : 0.f);
-      sum += loss_opt.class_weights.back();
-    }
-    for (float& w : loss_opt.class_weights) w = float(w * kNumClasses / sum);
+  if (!o.class_weights) return loss_opt;
+  double sum = 0;
+  for (int c = 0; c < kNumClasses; ++c) {
+    loss_opt.class_weights.push_back(d.counts[c] ? float(d.PerEpoch()) / float(d.counts[c]) : 0.f);
+    sum += loss_opt.class_weights.back();
   }
+  for (float& w : loss_opt.class_weights) w = float(w * kNumClasses / sum);
+  return loss_opt;
+}
 
-  std::unique_ptr<Net> net;
-  InputNorm norm;
+// The net of o.arch and the input normalisation it trains with.
+Status BuildFitNet(const FitOptions& o, std::unique_ptr<Net>* net, InputNorm* norm) {
   if (o.arch == "frozen") {
     // A head on a pretrained extractor: its input size and normalisation are the model's.
     auto extractor = std::make_shared<Graph>();
@@ -152,102 +171,151 @@ Status Fit(const FitOptions& o) {
     FM_RETURN_IF_ERROR(ReadNormalization(*extractor, &n).Prefix(o.extractor + ": "));
     if (n.bgr || n.scale[0] != n.scale[1] || n.scale[0] != n.scale[2])
       return Errorf(o.extractor, ": the trainer needs RGB input with one norm_scale");
-    norm.scale = n.scale[0];
-    for (int c = 0; c < 3; ++c) norm.offset[c] = n.offset[c];
-    FM_RETURN_IF_ERROR(BuildFrozenHead(extractor, o.hidden, kNumClasses, o.dropout, o.seed, &net));
-    if (net->in_h != o.size)
-      return Errorf(o.extractor, ": input is ", net->in_h, " px but the crop cache is ", o.size);
+    norm->scale = n.scale[0];
+    for (int c = 0; c < 3; ++c) norm->offset[c] = n.offset[c];
+    FM_RETURN_IF_ERROR(BuildFrozenHead(extractor, o.hidden, kNumClasses, o.dropout, o.seed, net));
+    if ((*net)->in_h != o.size)
+      return Errorf(o.extractor, ": input is ", (*net)->in_h, " px but the crop cache is ", o.size);
   } else if (o.arch == "original") {
-    net = BuildOriginal(o.size, kNumClasses, o.seed);
+    *net = BuildOriginal(o.size, kNumClasses, o.seed);
   } else {
-    net = BuildMobile(o.size, o.width, kNumClasses, o.dropout, o.seed);
+    *net = BuildMobile(o.size, o.width, kNumClasses, o.dropout, o.seed);
   }
-  auto frozen_status = [&]() {
-    auto* f = dynamic_cast<Frozen*>(net->layers.front().get());
-    return f ? f->status() : Status::Ok();
-  };
+  return Status::Ok();
+}
+
+void PrintFitHeader(const FitOptions& o, const FitData& d, Net& net, const LossOptions& loss_opt) {
   std::printf(
       "fit: %s %dpx width %.2f: %lld parameters, %.2f M MACs; train %zu (mask %d, no mask "
       "%d, incorrect %d of which %d lowered-mask composites per epoch), val %zu, scenes dev >= %d "
       "px %zu; %d threads\n",
-      o.arch.c_str(), o.size, double(o.width), (long long)net->NumParams(),
-      double(net->Macs()) / 1e6, train.size() + size_t(lowered), counts[0], counts[1], counts[2],
-      lowered, val.size(), o.min_dev_px, dev.size(), Threads());
+      o.arch.c_str(), o.size, double(o.width), (long long)net.NumParams(), double(net.Macs()) / 1e6,
+      d.PerEpoch(), d.counts[0], d.counts[1], d.counts[2], d.lowered, d.val.size(), o.min_dev_px,
+      d.dev.size(), Threads());
   if (!loss_opt.class_weights.empty())
     std::printf("  class weights %.3f %.3f %.3f\n", double(loss_opt.class_weights[0]),
                 double(loss_opt.class_weights[1]), double(loss_opt.class_weights[2]));
   std::fflush(stdout);
+}
 
-  Optimizer opt(net->Params(), o.opt);
-  const size_t per = size_t(o.size) * size_t(o.size) * 3;
-  const size_t per_epoch = train.size() + size_t(lowered);
-  const int steps_per_epoch = int((per_epoch + size_t(o.batch) - 1) / size_t(o.batch));
+// What the steps of one Fit share.
+struct FitRun {
+  const FitOptions& o;
+  const FitData& d;
+  const InputNorm& norm;
+  const LossOptions& loss;
+  Net& net;
+  Optimizer& opt;
+};
+
+// What Fit found: the history, the best epoch (its weights are the net's after TrainEpochs) and
+// the calibration written to the model.
+struct FitOutcome {
   std::vector<EpochStats> history;
-  std::vector<std::vector<float>> best;
-  double best_score = -1, best_loss = 1e30;
   int best_epoch = 0;
+  double best_score = -1;
+  double train_seconds = 0;
+  float temperature = 1.f;
+  float unsure_below = -1.f;
+};
+
+// A frozen extractor's forward cannot return a status: it keeps its first error.
+Status FrozenStatus(Net& net) {
+  auto* f = dynamic_cast<Frozen*>(net.layers.front().get());
+  return f ? f->status() : Status::Ok();
+}
+
+// Batch `step` of an epoch's order: augmented inputs, forward, loss, backward, an optimiser step
+// at the scheduled learning rate. Adds the batch's loss (times its size) and right labels.
+void TrainStep(const FitRun& f, const std::vector<size_t>& order, int epoch, int step,
+               int steps_per_epoch, double* loss_sum, int* correct, EpochStats* st) {
+  const FitOptions& o = f.o;
+  const size_t per = size_t(o.size) * size_t(o.size) * 3;
+  const size_t at = size_t(step) * size_t(o.batch);
+  const int n = int(std::min(order.size() - at, size_t(o.batch)));
+  if (n < 2) return;  // batch-norm needs more than one sample
+  Tensor x(n, o.size, o.size, 3);
+  std::vector<int> labels(static_cast<size_t>(n));
+  ParallelFor(n, [&](int b, int e, int) {
+    for (int i = b; i < e; ++i) {
+      const size_t idx = order[at + size_t(i)];
+      size_t base = 0;
+      const long partner = PartnerOf(f.d, o.seed, epoch, idx, &base);
+      MakeInput(f.d.set, base, o.aug, Mix(o.seed, uint64_t(epoch), idx), f.norm,
+                x.data() + size_t(i) * per, partner);
+    }
+  });
+  for (int i = 0; i < n; ++i) {
+    const size_t idx = order[at + size_t(i)];
+    labels[size_t(i)] = idx < f.d.n_real ? f.d.set.samples[idx].label : int(kIncorrect);
+  }
+  f.net.Forward(x, true);
+  Tensor dlogits;
+  *loss_sum += SoftmaxCrossEntropy(f.net.Output(), labels, f.loss, &dlogits) * n;
+  const Tensor& y = f.net.Output();
+  for (int i = 0; i < n; ++i) {
+    const float* z = y.data() + size_t(i) * size_t(y.c);
+    *correct += int(std::max_element(z, z + y.c) - z) == labels[size_t(i)];
+  }
+  f.net.Backward(dlogits);
+  const float progress = float(epoch - 1) + float(step) / float(steps_per_epoch);
+  st->lr = ScheduledLr(o.opt.lr, progress, o.warmup, float(o.epochs));
+  f.opt.Step(float(st->lr));
+}
+
+// One epoch's steps over a fresh shuffle (from order_rng) of the training crops and composites;
+// fills st's learning rate, training loss and accuracy.
+void TrainEpoch(const FitRun& f, int epoch, Rng* order_rng, EpochStats* st) {
+  std::vector<size_t> order = f.d.train;
+  for (int k = 0; k < f.d.lowered; ++k) order.push_back(f.d.n_real + size_t(k));
+  order_rng->Shuffle(&order);
+  const size_t per_epoch = f.d.PerEpoch();
+  const int steps_per_epoch = int((per_epoch + size_t(f.o.batch) - 1) / size_t(f.o.batch));
+  double loss_sum = 0;
+  int correct = 0;
+  for (int step = 0; step < steps_per_epoch; ++step)
+    TrainStep(f, order, epoch, step, steps_per_epoch, &loss_sum, &correct, st);
+  st->train_loss = loss_sum / double(per_epoch);
+  st->train_acc = double(correct) / double(per_epoch);
+}
+
+// The epoch's validation loss and balanced accuracies on validation and scenes dev.
+Status ValidateEpoch(const FitRun& f, EpochStats* st) {
+  const CropSet& set = f.d.set;
+  Confusion cv, cd;
+  std::vector<int> pv = Predict(f.net, set, f.d.val, f.norm, &st->val_loss);
+  for (size_t i = 0; i < f.d.val.size(); ++i) cv.Add(set.samples[f.d.val[i]].label, pv[i]);
+  std::vector<int> pd = Predict(f.net, set, f.d.dev, f.norm, nullptr);
+  for (size_t i = 0; i < f.d.dev.size(); ++i) cd.Add(set.samples[f.d.dev[i]].label, pd[i]);
+  FM_RETURN_IF_ERROR(FrozenStatus(f.net));
+  st->val_bacc = cv.BalancedAccuracy();
+  st->dev_bacc = cd.BalancedAccuracy();
+  return Status::Ok();
+}
+
+// The epochs, each validated; early stopping after o.patience epochs without improvement of
+// validation balanced accuracy (ties: lower validation loss). Leaves the best epoch in the net.
+Status TrainEpochs(const FitRun& f, FitOutcome* r) {
+  const FitOptions& o = f.o;
+  std::vector<std::vector<float>> best;
+  double best_loss = 1e30;
   Rng order_rng(o.seed);
   const double t_start = Now();
   for (int epoch = 1; epoch <= o.epochs; ++epoch) {
     const double t0 = Now();
-    std::vector<size_t> order = train;
-    for (int k = 0; k < lowered; ++k) order.push_back(n_real + size_t(k));
-    order_rng.Shuffle(&order);
     EpochStats st;
     st.epoch = epoch;
-    double loss_sum = 0;
-    int correct = 0;
-    for (int step = 0; step < steps_per_epoch; ++step) {
-      const size_t at = size_t(step) * size_t(o.batch);
-      const int n = int(std::min(order.size() - at, size_t(o.batch)));
-      if (n < 2) continue;  // batch-norm needs more than one sample
-      Tensor x(n, o.size, o.size, 3);
-      std::vector<int> labels(static_cast<size_t>(n));
-      ParallelFor(n, [&](int b, int e, int) {
-        for (int i = b; i < e; ++i) {
-          const size_t idx = order[at + size_t(i)];
-          size_t base = 0;
-          const long partner = partner_of(idx, epoch, &base);
-          MakeInput(set, base, o.aug, Mix(o.seed, uint64_t(epoch), idx), norm,
-                    x.data() + size_t(i) * per, partner);
-        }
-      });
-      for (int i = 0; i < n; ++i) {
-        const size_t idx = order[at + size_t(i)];
-        labels[size_t(i)] = idx < n_real ? set.samples[idx].label : int(kIncorrect);
-      }
-      net->Forward(x, true);
-      Tensor dlogits;
-      loss_sum += SoftmaxCrossEntropy(net->Output(), labels, loss_opt, &dlogits) * n;
-      const Tensor& y = net->Output();
-      for (int i = 0; i < n; ++i) {
-        const float* z = y.data() + size_t(i) * size_t(y.c);
-        correct += int(std::max_element(z, z + y.c) - z) == labels[size_t(i)];
-      }
-      net->Backward(dlogits);
-      const float progress = float(epoch - 1) + float(step) / float(steps_per_epoch);
-      st.lr = ScheduledLr(o.opt.lr, progress, o.warmup, float(o.epochs));
-      opt.Step(float(st.lr));
-    }
-    st.train_loss = loss_sum / double(per_epoch);
-    st.train_acc = double(correct) / double(per_epoch);
-    Confusion cv, cd;
-    std::vector<int> pv = Predict(*net, set, val, norm, &st.val_loss);
-    for (size_t i = 0; i < val.size(); ++i) cv.Add(set.samples[val[i]].label, pv[i]);
-    std::vector<int> pd = Predict(*net, set, dev, norm, nullptr);
-    for (size_t i = 0; i < dev.size(); ++i) cd.Add(set.samples[dev[i]].label, pd[i]);
-    FM_RETURN_IF_ERROR(frozen_status());
-    st.val_bacc = cv.BalancedAccuracy();
-    st.dev_bacc = cd.BalancedAccuracy();
+    TrainEpoch(f, epoch, &order_rng, &st);
+    FM_RETURN_IF_ERROR(ValidateEpoch(f, &st));
     st.seconds = Now() - t0;
-    history.push_back(st);
-    const bool improved = st.val_bacc > best_score + 1e-9 ||
-                          (st.val_bacc > best_score - 1e-9 && st.val_loss < best_loss);
+    r->history.push_back(st);
+    const bool improved = st.val_bacc > r->best_score + 1e-9 ||
+                          (st.val_bacc > r->best_score - 1e-9 && st.val_loss < best_loss);
     if (improved) {
-      best_score = st.val_bacc;
+      r->best_score = st.val_bacc;
       best_loss = st.val_loss;
-      best_epoch = epoch;
-      best = net->Snapshot();
+      r->best_epoch = epoch;
+      best = f.net.Snapshot();
     }
     std::printf(
         "epoch %2d  lr %.5f  loss %.4f  acc %.2f%%  val loss %.4f  val bacc %.2f%%  "
@@ -255,117 +323,140 @@ Status Fit(const FitOptions& o) {
         epoch, st.lr, st.train_loss, 100 * st.train_acc, st.val_loss, 100 * st.val_bacc,
         100 * st.dev_bacc, st.seconds, improved ? "  *" : "");
     std::fflush(stdout);
-    if (o.patience > 0 && epoch - best_epoch >= o.patience) {
+    if (o.patience > 0 && epoch - r->best_epoch >= o.patience) {
       std::printf("early stop: no validation improvement for %d epochs\n", o.patience);
       break;
     }
   }
-  const double train_seconds = Now() - t_start;
-  net->Restore(best);
-  std::printf("best epoch %d (val balanced accuracy %.2f%%); training took %.1f min\n", best_epoch,
-              100 * best_score, train_seconds / 60);
-  // Temperature scaling: the labels do not change, the probabilities say how often they are right.
-  float temperature = 1.f;
-  if (o.calibrate) {
-    std::vector<float> logits;
-    Predict(*net, set, val, norm, nullptr, &logits);
-    std::vector<int> truth;
-    for (size_t i : val) truth.push_back(set.samples[i].label);
-    temperature = FitTemperature(logits, truth);
-    auto* last = dynamic_cast<Dense*>(net->layers.back().get());
-    if (!last) return Errorf("calibration needs a dense last layer");
-    for (float& v : last->w.value) v /= temperature;
-    for (float& v : last->b.value) v /= temperature;
-    std::printf("temperature %.3f (fitted on %zu validation crops)\n", double(temperature),
-                val.size());
-  }
-  float unsure_below = o.unsure_below;
-  if (unsure_below < 0) {
-    // The validation crops' calibrated top probabilities, then UnsureBelow's rule.
-    std::vector<float> logits;
-    std::vector<int> pred = Predict(*net, set, val, norm, nullptr, &logits);
-    Calibration cal;
-    for (size_t i = 0; i < val.size(); ++i) {
-      const float* z = &logits[i * kNumClasses];
-      const float m = *std::max_element(z, z + kNumClasses);
-      float sum = 0;
-      for (int c = 0; c < kNumClasses; ++c) sum += std::exp(z[c] - m);
-      cal.Add(std::exp(z[pred[i]] - m) / sum, pred[i] == set.samples[val[i]].label);
-    }
-    unsure_below = UnsureBelow(cal);
-    std::printf("unsure_below %.1f (validation: bins at or above it are >= 90%% right)\n",
-                double(unsure_below));
-  }
+  r->train_seconds = Now() - t_start;
+  f.net.Restore(best);
+  std::printf("best epoch %d (val balanced accuracy %.2f%%); training took %.1f min\n",
+              r->best_epoch, 100 * r->best_score, r->train_seconds / 60);
+  return Status::Ok();
+}
 
-  // Export, then measure the exported file through the engine.
+// Temperature scaling: the labels do not change, the probabilities say how often they are right.
+// T is fitted on validation and folded into the last (dense) layer.
+Status Calibrate(const FitRun& f, float* temperature) {
+  std::vector<float> logits;
+  Predict(f.net, f.d.set, f.d.val, f.norm, nullptr, &logits);
+  std::vector<int> truth;
+  for (size_t i : f.d.val) truth.push_back(f.d.set.samples[i].label);
+  *temperature = FitTemperature(logits, truth);
+  auto* last = dynamic_cast<Dense*>(f.net.layers.back().get());
+  if (!last) return Errorf("calibration needs a dense last layer");
+  for (float& v : last->w.value) v /= *temperature;
+  for (float& v : last->b.value) v /= *temperature;
+  std::printf("temperature %.3f (fitted on %zu validation crops)\n", double(*temperature),
+              f.d.val.size());
+  return Status::Ok();
+}
+
+// The validation crops' calibrated top probabilities, then UnsureBelow's rule.
+float ChooseUnsureBelow(const FitRun& f) {
+  std::vector<float> logits;
+  std::vector<int> pred = Predict(f.net, f.d.set, f.d.val, f.norm, nullptr, &logits);
+  Calibration cal;
+  for (size_t i = 0; i < f.d.val.size(); ++i) {
+    const float* z = &logits[i * kNumClasses];
+    const float m = *std::max_element(z, z + kNumClasses);
+    float sum = 0;
+    for (int c = 0; c < kNumClasses; ++c) sum += std::exp(z[c] - m);
+    cal.Add(std::exp(z[pred[i]] - m) / sum, pred[i] == f.d.set.samples[f.d.val[i]].label);
+  }
+  const float unsure_below = UnsureBelow(cal);
+  std::printf("unsure_below %.1f (validation: bins at or above it are >= 90%% right)\n",
+              double(unsure_below));
+  return unsure_below;
+}
+
+// The model's normalisation, crop margin, weight type and metadata; *desc: its trained_by line.
+ExportOptions FitExportOptions(const FitRun& f, const FitOutcome& r, std::string* desc) {
+  const FitOptions& o = f.o;
   ExportOptions eo;
-  eo.norm_scale = norm.scale;
-  eo.norm_offset = {norm.offset[0]};
-  if (norm.offset[1] != norm.offset[0] || norm.offset[2] != norm.offset[0])
-    eo.norm_offset = {norm.offset[0], norm.offset[1], norm.offset[2]};
-  eo.crop_margin = set.margin;
+  eo.norm_scale = f.norm.scale;
+  eo.norm_offset = {f.norm.offset[0]};
+  if (f.norm.offset[1] != f.norm.offset[0] || f.norm.offset[2] != f.norm.offset[0])
+    eo.norm_offset = {f.norm.offset[0], f.norm.offset[1], f.norm.offset[2]};
+  eo.crop_margin = f.d.set.margin;
   eo.fp16 = o.fp16;
-  std::ostringstream desc;
-  desc << "fm_train fit --arch " << o.arch << " --size " << o.size;
+  std::ostringstream d;
+  d << "fm_train fit --arch " << o.arch << " --size " << o.size;
   if (o.arch == "frozen")
-    desc << " --extractor " << o.extractor.substr(o.extractor.rfind('/') + 1) << " --hidden "
-         << o.hidden;
+    d << " --extractor " << o.extractor.substr(o.extractor.rfind('/') + 1) << " --hidden "
+      << o.hidden;
   else
-    desc << " --width " << o.width;
-  desc << " --seed " << o.seed << " --lowered " << o.lowered << " --cast " << o.aug.cast
-       << " --epochs " << o.epochs << "; best epoch " << best_epoch;
+    d << " --width " << o.width;
+  d << " --seed " << o.seed << " --lowered " << o.lowered << " --cast " << o.aug.cast
+    << " --epochs " << o.epochs << "; best epoch " << r.best_epoch;
   char num[32];
-  std::snprintf(num, sizeof num, "%.3f", double(temperature));
-  desc << ", temperature " << num;
-  std::snprintf(num, sizeof num, "%g", double(unsure_below));
-  eo.extra_metadata = {{"trained_by", desc.str()}, {"unsure_below", num}};
-  auto graph = std::make_shared<Graph>();
-  FM_RETURN_IF_ERROR(ExportGraph(*net, eo, graph.get()));
-  if (!o.out.empty()) {
-    FM_RETURN_IF_ERROR(WriteModelFile(*graph, o.out));
-    std::printf("wrote %s\n", o.out.c_str());
-    // Everything below measures the file as written (float16 weights rounded), not the graph
-    // in memory: a borderline crop can change its label with the rounding.
-    auto written = std::make_shared<Graph>();
-    FM_RETURN_IF_ERROR(ReadModelFile(o.out, written.get()));
-    graph = written;
+  std::snprintf(num, sizeof num, "%.3f", double(r.temperature));
+  d << ", temperature " << num;
+  std::snprintf(num, sizeof num, "%g", double(r.unsure_below));
+  *desc = d.str();
+  eo.extra_metadata = {{"trained_by", *desc}, {"unsure_below", num}};
+  return eo;
+}
+
+// Exports the net; with o.out, writes the file and returns it as read back, so that everything
+// after measures the file as written (float16 weights rounded), not the graph in memory: a
+// borderline crop can change its label with the rounding.
+Status ExportFitted(const FitRun& f, const ExportOptions& eo, std::shared_ptr<Graph>* graph) {
+  *graph = std::make_shared<Graph>();
+  FM_RETURN_IF_ERROR(ExportGraph(f.net, eo, graph->get()));
+  if (f.o.out.empty()) return Status::Ok();
+  FM_RETURN_IF_ERROR(WriteModelFile(**graph, f.o.out));
+  std::printf("wrote %s\n", f.o.out.c_str());
+  auto written = std::make_shared<Graph>();
+  FM_RETURN_IF_ERROR(ReadModelFile(f.o.out, written.get()));
+  *graph = written;
+  return Status::Ok();
+}
+
+// Trainer vs engine on a few validation crops: the largest difference of their probabilities.
+Status CompareWithEngine(const FitRun& f, const std::shared_ptr<Graph>& graph) {
+  const FitOptions& o = f.o;
+  std::unique_ptr<Runtime> rt;
+  RuntimeOptions ro;
+  FM_RETURN_IF_ERROR(Runtime::Create(graph, ro, &rt));
+  const size_t n = std::min<size_t>(f.d.val.size(), 32);
+  const size_t per = size_t(o.size) * size_t(o.size) * 3;
+  AugmentOptions none;
+  none.enabled = false;
+  Tensor x(int(n), o.size, o.size, 3);
+  for (size_t i = 0; i < n; ++i)
+    MakeInput(f.d.set, f.d.val[i], none, 0, f.norm, x.data() + i * per);
+  f.net.Forward(x, false);
+  std::vector<float> probs;
+  Softmax(f.net.Output(), &probs);
+  float maxdiff = 0;
+  for (size_t i = 0; i < n; ++i) {
+    std::copy(x.data() + i * per, x.data() + (i + 1) * per, rt->input(0));
+    FM_RETURN_IF_ERROR(rt->Run());
+    for (int c = 0; c < kNumClasses; ++c)
+      maxdiff = std::max(maxdiff, std::fabs(rt->output(0)[c] - probs[i * kNumClasses + size_t(c)]));
   }
-  // Trainer vs engine on a few validation crops.
-  {
-    std::unique_ptr<Runtime> rt;
-    RuntimeOptions ro;
-    FM_RETURN_IF_ERROR(Runtime::Create(graph, ro, &rt));
-    const size_t n = std::min<size_t>(val.size(), 32);
-    AugmentOptions none;
-    none.enabled = false;
-    Tensor x(int(n), o.size, o.size, 3);
-    for (size_t i = 0; i < n; ++i) MakeInput(set, val[i], none, 0, norm, x.data() + i * per);
-    net->Forward(x, false);
-    std::vector<float> probs;
-    Softmax(net->Output(), &probs);
-    float maxdiff = 0;
-    for (size_t i = 0; i < n; ++i) {
-      std::copy(x.data() + i * per, x.data() + (i + 1) * per, rt->input(0));
-      FM_RETURN_IF_ERROR(rt->Run());
-      for (int c = 0; c < kNumClasses; ++c)
-        maxdiff =
-            std::max(maxdiff, std::fabs(rt->output(0)[c] - probs[i * kNumClasses + size_t(c)]));
-    }
-    std::printf("trainer vs engine (XNNPACK) on %zu crops: max |diff| of probabilities %.2e\n", n,
-                double(maxdiff));
-  }
+  std::printf("trainer vs engine (XNNPACK) on %zu crops: max |diff| of probabilities %.2e\n", n,
+              double(maxdiff));
+  return Status::Ok();
+}
+
+// The exported model measured by the engine: printed, then the card JSON and the plots asked for.
+Status ReportEngineEval(const FitRun& f, const FitOutcome& r, const std::string& desc,
+                        const std::shared_ptr<Graph>& graph) {
+  const FitOptions& o = f.o;
   EvalResult er;
-  FM_RETURN_IF_ERROR(EvalWithEngine(graph, set, Backend::kXnnpack, o.min_dev_px, &er));
+  FM_RETURN_IF_ERROR(EvalWithEngine(graph, f.d.set, Backend::kXnnpack, o.min_dev_px, &er));
   std::printf("%s", EvalText(er).c_str());
-  std::string json = EvalJson(o.out, er, unsure_below);
-  json.insert(json.size() - 1, ", \"train_minutes\": " + std::to_string(train_seconds / 60) +
-                                   ", \"best_epoch\": " + std::to_string(best_epoch) +
-                                   ", \"temperature\": " + std::to_string(temperature) +
-                                   ", \"macs\": " + std::to_string(net->Macs()) +
-                                   ", \"params\": " + std::to_string(net->NumParams()));
+  std::string json = EvalJson(o.out, er, r.unsure_below);
+  json.insert(json.size() - 1, ", \"train_minutes\": " + std::to_string(r.train_seconds / 60) +
+                                   ", \"best_epoch\": " + std::to_string(r.best_epoch) +
+                                   ", \"temperature\": " + std::to_string(r.temperature) +
+                                   ", \"macs\": " + std::to_string(f.net.Macs()) +
+                                   ", \"params\": " + std::to_string(f.net.NumParams()));
   std::printf("%s\n", json.c_str());
   if (!o.card_json.empty()) WriteText(o.card_json, json + "\n");
-  if (!o.history_svg.empty()) WriteText(o.history_svg, HistorySvg(history, desc.str()));
+  if (!o.history_svg.empty()) WriteText(o.history_svg, HistorySvg(r.history, desc));
   if (!o.confusion_svg.empty())
     WriteText(o.confusion_svg, ConfusionSvg({{"faces/ validation", er.faces_val},
                                              {"maskedfacenet/ validation", er.mfn_val},
@@ -376,6 +467,33 @@ Status Fit(const FitOptions& o) {
               ReliabilitySvg({{"validation (faces/, maskedfacenet/, scenes/)", er.cal_val},
                               {"scenes/ dev crops >= 32 px", er.cal_dev}}));
   return Status::Ok();
+}
+
+}  // namespace
+
+// Load and split the crops, build the net, train (early stopping), calibrate, export, measure the
+// exported file through the engine.
+Status Fit(const FitOptions& o) {
+  SetThreads(Threads());
+  FitData d;
+  FM_RETURN_IF_ERROR(LoadFitData(o, &d));
+  const LossOptions loss_opt = FitLossOptions(o, d);
+  std::unique_ptr<Net> net;
+  InputNorm norm;
+  FM_RETURN_IF_ERROR(BuildFitNet(o, &net, &norm));
+  PrintFitHeader(o, d, *net, loss_opt);
+  Optimizer opt(net->Params(), o.opt);
+  const FitRun f{o, d, norm, loss_opt, *net, opt};
+  FitOutcome r;
+  FM_RETURN_IF_ERROR(TrainEpochs(f, &r));
+  if (o.calibrate) FM_RETURN_IF_ERROR(Calibrate(f, &r.temperature));
+  r.unsure_below = o.unsure_below < 0 ? ChooseUnsureBelow(f) : o.unsure_below;
+  std::string desc;
+  const ExportOptions eo = FitExportOptions(f, r, &desc);
+  std::shared_ptr<Graph> graph;
+  FM_RETURN_IF_ERROR(ExportFitted(f, eo, &graph));
+  FM_RETURN_IF_ERROR(CompareWithEngine(f, graph));
+  return ReportEngineEval(f, r, desc, graph);
 }
 
 Status EvalWithEngine(std::shared_ptr<const Graph> graph, const CropSet& set, Backend backend,
