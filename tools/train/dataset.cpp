@@ -199,47 +199,151 @@ struct Result {
   std::string error;
 };
 
-}  // namespace
-
-Status BuildCrops(const CropOptions& o, CropSet* out, std::string* report) {
-  out->size = o.size;
-  out->context = o.context;
-  out->margin = o.margin;
-  out->ctx_size = int(std::lround(float(o.size) * o.context));
-  std::shared_ptr<Graph> detector;
-  if (!o.detector.empty()) {
-    detector = std::make_shared<Graph>();
-    FM_RETURN_IF_ERROR(ReadModelFile(o.detector, detector.get()));
+// The photos of one folder (sorted; with o.limit an evenly spread subset, still deterministic).
+void AddJobs(const CropOptions& o, const std::string& rel_dir, int source, int label,
+             const char* ext, std::vector<Job>* jobs) {
+  const fs::path dir = fs::path(o.data_dir) / rel_dir;
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().extension() == ext) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  if (o.limit > 0 && int(names.size()) > o.limit) {
+    std::vector<std::string> sub;
+    for (int i = 0; i < o.limit; ++i)
+      sub.push_back(names[size_t(i) * names.size() / size_t(o.limit)]);
+    names = sub;
   }
-  // The photo list, in a fixed order.
-  std::vector<Job> jobs;
-  auto add_dir = [&](const std::string& rel_dir, int source, int label, const char* ext) {
-    const fs::path dir = fs::path(o.data_dir) / rel_dir;
-    std::vector<std::string> names;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir, ec))
-      if (e.path().extension() == ext) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    if (o.limit > 0 && int(names.size()) > o.limit) {
-      // An evenly spread subset, still deterministic.
-      std::vector<std::string> sub;
-      for (int i = 0; i < o.limit; ++i)
-        sub.push_back(names[size_t(i) * names.size() / size_t(o.limit)]);
-      names = sub;
-    }
-    for (const auto& n : names)
-      jobs.push_back(Job{(dir / n).string(), rel_dir + "/" + n, source, label});
-    return names.size();
-  };
-  add_dir("faces/with_mask", kFaces, kWithMask, ".jpg");
-  add_dir("faces/without_mask", kFaces, kWithoutMask, ".jpg");
-  add_dir("maskedfacenet/with_mask", kMaskedFaceNet, kWithMask, ".jpg");
-  add_dir("maskedfacenet/mask_weared_incorrect", kMaskedFaceNet, kIncorrect, ".jpg");
-  add_dir("scenes", kScenes, 0, ".xml");
-  if (jobs.empty()) return Errorf("no photos under ", o.data_dir);
+  for (const auto& n : names)
+    jobs->push_back(Job{(dir / n).string(), rel_dir + "/" + n, source, label});
+}
 
-  std::vector<Result> results(jobs.size());
-  const int ex = o.size * o.size * 3, cx = out->ctx_size * out->ctx_size * 3;
+// The photo list, in a fixed order.
+std::vector<Job> ListJobs(const CropOptions& o) {
+  std::vector<Job> jobs;
+  AddJobs(o, "faces/with_mask", kFaces, kWithMask, ".jpg", &jobs);
+  AddJobs(o, "faces/without_mask", kFaces, kWithoutMask, ".jpg", &jobs);
+  AddJobs(o, "maskedfacenet/with_mask", kMaskedFaceNet, kWithMask, ".jpg", &jobs);
+  AddJobs(o, "maskedfacenet/mask_weared_incorrect", kMaskedFaceNet, kIncorrect, ".jpg", &jobs);
+  AddJobs(o, "scenes", kScenes, 0, ".xml", &jobs);
+  return jobs;
+}
+
+// One decoded photo being cut into the crops of its faces.
+struct PhotoCutter {
+  const CropOptions& o;
+  int ctx_size;
+  const Pipeline* pipe;  // null: no detector
+  const Job& job;
+  const Image& img;
+  Result& r;
+
+  // One face: its exact and context crops, and its sample.
+  void Emit(const Detection& found, int label, bool detected, int face_px, const std::string& name,
+            uint32_t group) const {
+    // The deployed crop: the detector's crop_box maps its box (and a labelled box, drawn the same
+    // way on scenes/) to the box the classifier is cut around.
+    const Detection det =
+        pipe && (detected || job.source == kScenes) ? pipe->ClassifierBox(found) : found;
+    Sample smp;
+    smp.label = uint8_t(label);
+    smp.source = uint8_t(job.source);
+    smp.detected = detected ? 1 : 0;
+    smp.face_px = uint16_t(std::min(face_px, 65535));
+    smp.group = group;
+    smp.name = name;
+    r.samples.push_back(smp);
+    r.exact.emplace_back(size_t(o.size * o.size * 3));
+    r.ctx.emplace_back(size_t(ctx_size * ctx_size * 3));
+    Cut(img, det, o.size, o.margin, r.exact.back().data());
+    Cut(img, det, ctx_size, o.margin * o.context, r.ctx.back().data());
+  }
+
+  // scenes/: every labelled box wide enough, cut around the detection matching it best (IoU >=
+  // 0.3, each detection used once), else around the box itself.
+  void SceneFaces(const std::vector<VocBox>& truth, const std::vector<Detection>& dets) const {
+    const std::string stem = fs::path(job.path).stem().string();
+    std::vector<char> used(dets.size(), 0);
+    for (size_t b = 0; b < truth.size(); ++b) {
+      const VocBox& tb = truth[b];
+      if (tb.x1 - tb.x0 < float(o.min_scene_px)) continue;
+      int best = -1;
+      float best_iou = 0.3f;
+      for (size_t d = 0; d < dets.size(); ++d) {
+        const float iou = BoxIoU(tb, dets[d]);
+        if (!used[d] && iou >= best_iou) best_iou = iou, best = int(d);
+      }
+      if (best >= 0) used[size_t(best)] = 1;
+      const Detection det =
+          best >= 0 ? dets[size_t(best)] : BoxDetection(tb.x0, tb.y0, tb.x1, tb.y1);
+      Emit(det, LabelOf(tb.label), best >= 0, int(tb.x1 - tb.x0),
+           "scenes/" + stem + ".jpg#" + std::to_string(b), Fnv1a(stem));
+    }
+  }
+
+  // Face-centred photos: the largest detection centred in the photo and at least a fifth of its
+  // shorter side wide (anything else is not the photo's subject), else a centred square.
+  void CentredFace(const std::vector<Detection>& dets) const {
+    int best = -1;
+    float best_area = 0;
+    for (size_t d = 0; d < dets.size(); ++d) {
+      const float cxf = (dets[d].x0 + dets[d].x1) * 0.5f / float(img.width);
+      const float cyf = (dets[d].y0 + dets[d].y1) * 0.5f / float(img.height);
+      const float area = (dets[d].x1 - dets[d].x0) * (dets[d].y1 - dets[d].y0);
+      const float wf = (dets[d].x1 - dets[d].x0) / float(std::min(img.width, img.height));
+      if (cxf > 0.25f && cxf < 0.75f && cyf > 0.2f && cyf < 0.8f && wf > 0.2f && area > best_area)
+        best_area = area, best = int(d);
+    }
+    const float side = float(std::min(img.width, img.height)) / o.margin;
+    const float mx = float(img.width) * 0.5f, my = float(img.height) * 0.5f;
+    const Detection det =
+        best >= 0 ? dets[size_t(best)]
+                  : BoxDetection(mx - side / 2, my - side / 2, mx + side / 2, my + side / 2);
+    uint32_t group = 0;
+    if (job.source == kMaskedFaceNet) {
+      const std::string fname = fs::path(job.path).filename().string();
+      group = Fnv1a(fname.substr(0, fname.find('_')));
+    }
+    Emit(det, job.label, best >= 0, int(det.x1 - det.x0), job.rel, group);
+    r.hashes = DihedralHashes(LumaGrid(img));
+  }
+};
+
+// One job: decode its photo (scenes/: the photo beside the VOC file), detect, cut. A failure is
+// kept in r->error. img and dets are the calling thread's buffers.
+void CutJob(const CropOptions& o, int ctx_size, Pipeline* pipe, const Job& job, Image* img,
+            std::vector<Detection>* dets, Result* r) {
+  std::string photo = job.path;
+  std::vector<VocBox> truth;
+  if (job.source == kScenes) {
+    truth = ReadVocBoxes(job.path);
+    photo = fs::path(job.path).replace_extension(".jpg").string();
+    if (!fs::exists(photo)) photo = fs::path(job.path).replace_extension(".png").string();
+  }
+  Status s = DecodeImageFile(photo, img);
+  if (!s.ok()) {
+    r->error = s.message();
+    return;
+  }
+  dets->clear();
+  if (pipe) {
+    s = pipe->Detect(*img, dets);
+    if (!s.ok()) {
+      r->error = s.message();
+      return;
+    }
+  }
+  const PhotoCutter cutter{o, ctx_size, pipe, job, *img, *r};
+  if (job.source == kScenes)
+    cutter.SceneFaces(truth, *dets);
+  else
+    cutter.CentredFace(*dets);
+}
+
+// Every job cut, on Threads() threads (each with its own pipeline when there is a detector).
+Status CutJobs(const CropOptions& o, int ctx_size, const std::shared_ptr<Graph>& detector,
+               const std::vector<Job>& jobs, std::vector<Result>* results) {
+  results->assign(jobs.size(), Result());
   std::vector<Status> errors(static_cast<size_t>(Threads()));
   ParallelFor(int(jobs.size()), [&](int begin, int end, int t) {
     std::unique_ptr<Pipeline> pipe;
@@ -252,101 +356,24 @@ Status BuildCrops(const CropOptions& o, CropSet* out, std::string* report) {
     }
     Image img;
     std::vector<Detection> dets;
-    for (int j = begin; j < end; ++j) {
-      const Job& job = jobs[size_t(j)];
-      Result& r = results[size_t(j)];
-      std::string photo = job.path;
-      std::vector<VocBox> truth;
-      if (job.source == kScenes) {
-        truth = ReadVocBoxes(job.path);
-        photo = fs::path(job.path).replace_extension(".jpg").string();
-        if (!fs::exists(photo)) photo = fs::path(job.path).replace_extension(".png").string();
-      }
-      Status s = DecodeImageFile(photo, &img);
-      if (!s.ok()) {
-        r.error = s.message();
-        continue;
-      }
-      dets.clear();
-      if (pipe) {
-        s = pipe->Detect(img, &dets);
-        if (!s.ok()) {
-          r.error = s.message();
-          continue;
-        }
-      }
-      auto emit = [&](const Detection& found, int label, bool detected, int face_px,
-                      const std::string& name, uint32_t group) {
-        // The deployed crop: the detector's crop_box maps its box (and a labelled box, drawn
-        // the same way on scenes/) to the box the classifier is cut around.
-        const Detection det =
-            pipe && (detected || job.source == kScenes) ? pipe->ClassifierBox(found) : found;
-        Sample smp;
-        smp.label = uint8_t(label);
-        smp.source = uint8_t(job.source);
-        smp.detected = detected ? 1 : 0;
-        smp.face_px = uint16_t(std::min(face_px, 65535));
-        smp.group = group;
-        smp.name = name;
-        r.samples.push_back(smp);
-        r.exact.emplace_back(size_t(ex));
-        r.ctx.emplace_back(size_t(cx));
-        Cut(img, det, o.size, o.margin, r.exact.back().data());
-        Cut(img, det, out->ctx_size, o.margin * o.context, r.ctx.back().data());
-      };
-      if (job.source == kScenes) {
-        const std::string stem = fs::path(job.path).stem().string();
-        std::vector<char> used(dets.size(), 0);
-        for (size_t b = 0; b < truth.size(); ++b) {
-          const VocBox& tb = truth[b];
-          if (tb.x1 - tb.x0 < float(o.min_scene_px)) continue;
-          int best = -1;
-          float best_iou = 0.3f;
-          for (size_t d = 0; d < dets.size(); ++d) {
-            const float iou = BoxIoU(tb, dets[d]);
-            if (!used[d] && iou >= best_iou) best_iou = iou, best = int(d);
-          }
-          if (best >= 0) used[size_t(best)] = 1;
-          const Detection det =
-              best >= 0 ? dets[size_t(best)] : BoxDetection(tb.x0, tb.y0, tb.x1, tb.y1);
-          emit(det, LabelOf(tb.label), best >= 0, int(tb.x1 - tb.x0),
-               "scenes/" + stem + ".jpg#" + std::to_string(b), Fnv1a(stem));
-        }
-      } else {
-        // Face-centred photos: the largest detection centred in the photo and at least a fifth of
-        // its shorter side wide (anything else is not the photo's subject).
-        int best = -1;
-        float best_area = 0;
-        for (size_t d = 0; d < dets.size(); ++d) {
-          const float cxf = (dets[d].x0 + dets[d].x1) * 0.5f / float(img.width);
-          const float cyf = (dets[d].y0 + dets[d].y1) * 0.5f / float(img.height);
-          const float area = (dets[d].x1 - dets[d].x0) * (dets[d].y1 - dets[d].y0);
-          const float wf = (dets[d].x1 - dets[d].x0) / float(std::min(img.width, img.height));
-          if (cxf > 0.25f && cxf < 0.75f && cyf > 0.2f && cyf < 0.8f && wf > 0.2f &&
-              area > best_area)
-            best_area = area, best = int(d);
-        }
-        const float side = float(std::min(img.width, img.height)) / o.margin;
-        const float mx = float(img.width) * 0.5f, my = float(img.height) * 0.5f;
-        const Detection det =
-            best >= 0 ? dets[size_t(best)]
-                      : BoxDetection(mx - side / 2, my - side / 2, mx + side / 2, my + side / 2);
-        uint32_t group = 0;
-        if (job.source == kMaskedFaceNet) {
-          const std::string fname = fs::path(job.path).filename().string();
-          group = Fnv1a(fname.substr(0, fname.find('_')));
-        }
-        emit(det, job.label, best >= 0, int(det.x1 - det.x0), job.rel, group);
-        r.hashes = DihedralHashes(LumaGrid(img));
-      }
-    }
+    for (int j = begin; j < end; ++j)
+      CutJob(o, ctx_size, pipe.get(), jobs[size_t(j)], &img, &dets, &(*results)[size_t(j)]);
   });
   for (const Status& s : errors) FM_RETURN_IF_ERROR(s);
+  return Status::Ok();
+}
 
-  // faces/: near-duplicate groups (name family, or perceptual hash under flips/turns).
+struct DuplicateGroups {
+  size_t groups = 0, photos = 0;
+  int hash_links = 0, largest = 0;
+};
+
+// faces/: near-duplicate groups (name family, or perceptual hash under flips/turns); each face's
+// sample gets its group's id.
+DuplicateGroups GroupFaces(const std::vector<Job>& jobs, std::vector<Result>* results) {
   std::vector<size_t> face_jobs;
   for (size_t j = 0; j < jobs.size(); ++j)
-    if (jobs[j].source == kFaces && !results[j].samples.empty()) face_jobs.push_back(j);
+    if (jobs[j].source == kFaces && !(*results)[j].samples.empty()) face_jobs.push_back(j);
   UnionFind uf(face_jobs.size());
   std::map<std::string, int> family;
   for (size_t i = 0; i < face_jobs.size(); ++i) {
@@ -363,38 +390,48 @@ Status BuildCrops(const CropOptions& o, CropSet* out, std::string* report) {
   }
   // Strict: a loose threshold chains distinct photos into one giant group through union-find.
   constexpr int kHashBits = 3;
-  int hash_links = 0;
+  DuplicateGroups g;
   for (size_t a = 0; a < face_jobs.size(); ++a) {
-    const uint64_t ha = results[face_jobs[a]].hashes[0];
+    const uint64_t ha = (*results)[face_jobs[a]].hashes[0];
     for (size_t b = a + 1; b < face_jobs.size(); ++b)
-      for (uint64_t hb : results[face_jobs[b]].hashes)
+      for (uint64_t hb : (*results)[face_jobs[b]].hashes)
         if (__builtin_popcountll(ha ^ hb) <= kHashBits) {
-          if (uf.Find(int(a)) != uf.Find(int(b))) ++hash_links;
+          if (uf.Find(int(a)) != uf.Find(int(b))) ++g.hash_links;
           uf.Join(int(a), int(b));
           break;
         }
   }
   std::map<int, int> group_size;
   for (size_t i = 0; i < face_jobs.size(); ++i) {
-    Sample& s = results[face_jobs[i]].samples[0];
+    Sample& s = (*results)[face_jobs[i]].samples[0];
     const int root = uf.Find(int(i));
     group_size[root]++;
     s.group = Fnv1a(jobs[face_jobs[size_t(root)]].rel);
   }
-  int largest = 0;
-  for (auto& kv : group_size) largest = std::max(largest, kv.second);
+  for (auto& kv : group_size) g.largest = std::max(g.largest, kv.second);
+  g.groups = group_size.size();
+  g.photos = face_jobs.size();
+  return g;
+}
 
-  // Splits, then everything into the set in job order.
+// What went into the set: photos that failed, crops per source, split and label, detections used.
+struct Tally {
+  int failed = 0, counts[3][3][3] = {}, detected = 0;
+  std::string first_error;
+};
+
+// Splits, then every crop into the set in job order.
+Tally FillSet(const CropOptions& o, const std::vector<Job>& jobs, std::vector<Result>* results,
+              CropSet* out) {
   out->samples.clear();
   out->exact.clear();
   out->ctx.clear();
-  int failed = 0, counts[3][3][3] = {}, detected = 0;
-  std::string first_error;
+  Tally t;
   for (size_t j = 0; j < jobs.size(); ++j) {
-    Result& r = results[j];
+    Result& r = (*results)[j];
     if (!r.error.empty()) {
-      if (first_error.empty()) first_error = jobs[j].rel + ": " + r.error;
-      ++failed;
+      if (t.first_error.empty()) t.first_error = jobs[j].rel + ": " + r.error;
+      ++t.failed;
       continue;
     }
     for (size_t k = 0; k < r.samples.size(); ++k) {
@@ -404,28 +441,54 @@ Status BuildCrops(const CropOptions& o, CropSet* out, std::string* report) {
         s.split = sp == SceneSplit::kDev ? kDev : sp == SceneSplit::kVal ? kVal : kTrain;
       } else
         s.split = s.group % 100 < uint32_t(o.val_percent) ? kVal : kTrain;
-      counts[s.source][s.split][s.label]++;
-      detected += s.detected;
+      t.counts[s.source][s.split][s.label]++;
+      t.detected += s.detected;
       out->samples.push_back(s);
       out->exact.insert(out->exact.end(), r.exact[k].begin(), r.exact[k].end());
       out->ctx.insert(out->ctx.end(), r.ctx[k].begin(), r.ctx[k].end());
     }
   }
+  return t;
+}
+
+std::string CropReport(const CropSet& set, size_t photos, const DuplicateGroups& g,
+                       const Tally& t) {
   std::ostringstream rep;
-  rep << "crops: " << out->samples.size() << " faces from " << jobs.size() << " photos (" << failed
-      << " unreadable" << (first_error.empty() ? "" : ", first: " + first_error) << "); "
-      << detected << " cropped from a detection, " << out->samples.size() - size_t(detected)
+  rep << "crops: " << set.samples.size() << " faces from " << photos << " photos (" << t.failed
+      << " unreadable" << (t.first_error.empty() ? "" : ", first: " + t.first_error) << "); "
+      << t.detected << " cropped from a detection, " << set.samples.size() - size_t(t.detected)
       << " from the labelled/assumed box\n";
-  rep << "faces/ near-duplicate groups: " << group_size.size() << " groups for " << face_jobs.size()
-      << " photos (" << hash_links << " hash links, largest group " << largest << ")\n";
+  rep << "faces/ near-duplicate groups: " << g.groups << " groups for " << g.photos << " photos ("
+      << g.hash_links << " hash links, largest group " << g.largest << ")\n";
   for (int src = 0; src < 3; ++src)
     for (int sp = 0; sp < 3; ++sp) {
-      const int* c = counts[src][sp];
+      const int* c = t.counts[src][sp];
       if (c[0] + c[1] + c[2] == 0) continue;
       rep << "  " << SourceName(src) << "/" << SplitName(sp) << ": with_mask " << c[0]
           << ", without_mask " << c[1] << ", incorrect " << c[2] << "\n";
     }
-  *report = rep.str();
+  return rep.str();
+}
+
+}  // namespace
+
+Status BuildCrops(const CropOptions& o, CropSet* out, std::string* report) {
+  out->size = o.size;
+  out->context = o.context;
+  out->margin = o.margin;
+  out->ctx_size = int(std::lround(float(o.size) * o.context));
+  std::shared_ptr<Graph> detector;
+  if (!o.detector.empty()) {
+    detector = std::make_shared<Graph>();
+    FM_RETURN_IF_ERROR(ReadModelFile(o.detector, detector.get()));
+  }
+  const std::vector<Job> jobs = ListJobs(o);
+  if (jobs.empty()) return Errorf("no photos under ", o.data_dir);
+  std::vector<Result> results;
+  FM_RETURN_IF_ERROR(CutJobs(o, out->ctx_size, detector, jobs, &results));
+  const DuplicateGroups groups = GroupFaces(jobs, &results);
+  const Tally tally = FillSet(o, jobs, &results, out);
+  *report = CropReport(*out, jobs.size(), groups, tally);
   return Status::Ok();
 }
 
