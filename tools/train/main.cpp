@@ -25,6 +25,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <numeric>
 #include <string>
 
@@ -128,6 +130,187 @@ int Detector(int argc, char** argv) {
   return s.ok() ? 0 : Fail(s);
 }
 
+// The options of crops, fit, eval and preview (each command reads the ones it needs).
+struct Args {
+  CropOptions co;
+  FitOptions fo;
+  std::string cache, model, out, errors_svg;
+  bool reference = false, flip = false;
+  int threads = 2, count = 64;
+};
+
+// argv[2..] into *r; false (after saying which) on an unknown option. Each option is looked up
+// by how its value is read; --size and --limit set both crops' and fit's.
+bool ParseArgs(int argc, char** argv, Args* r) {
+  CropOptions& co = r->co;
+  FitOptions& fo = r->fo;
+  const std::map<std::string, std::function<void()>> flags = {
+      {"--no-detector", [&] { co.detector.clear(); }},
+      {"--no-class-weights", [&] { fo.class_weights = false; }},
+      {"--no-augment", [&] { fo.aug.enabled = false; }},
+      {"--fp16", [&] { fo.fp16 = true; }},
+      {"--flip", [&] { r->flip = true; }},
+      {"--no-calibrate", [&] { fo.calibrate = false; }},
+      {"--reference", [&] { r->reference = true; }}};
+  const std::map<std::string, std::string*> strings = {{"--data", &co.data_dir},
+                                                       {"--detector", &co.detector},
+                                                       {"--cache", &r->cache},
+                                                       {"--arch", &fo.arch},
+                                                       {"--extractor", &fo.extractor},
+                                                       {"--optimizer", &fo.opt.type},
+                                                       {"--out", &r->out},
+                                                       {"--history", &fo.history_svg},
+                                                       {"--confusion", &fo.confusion_svg},
+                                                       {"--json", &fo.card_json},
+                                                       {"--reliability", &fo.reliability_svg},
+                                                       {"--errors", &r->errors_svg}};
+  const std::map<std::string, std::vector<int*>> ints = {{"--size", {&co.size, &fo.size}},
+                                                         {"--min-scene-px", {&co.min_scene_px}},
+                                                         {"--limit", {&co.limit, &fo.limit}},
+                                                         {"--threads", {&r->threads}},
+                                                         {"--hidden", {&fo.hidden}},
+                                                         {"--epochs", {&fo.epochs}},
+                                                         {"--batch", {&fo.batch}},
+                                                         {"--patience", {&fo.patience}},
+                                                         {"--lowered", {&fo.lowered}},
+                                                         {"--count", {&r->count}}};
+  const std::map<std::string, float*> floats = {{"--context", &co.context},
+                                                {"--margin", &co.margin},
+                                                {"--width", &fo.width},
+                                                {"--lr", &fo.opt.lr},
+                                                {"--weight-decay", &fo.opt.weight_decay},
+                                                {"--label-smoothing", &fo.label_smoothing},
+                                                {"--dropout", &fo.dropout},
+                                                {"--warmup", &fo.warmup},
+                                                {"--cast", &fo.aug.cast},
+                                                {"--unsure-below", &fo.unsure_below}};
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "fm_train: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (const auto f = flags.find(a); f != flags.end()) {
+      f->second();
+    } else if (const auto s = strings.find(a); s != strings.end()) {
+      *s->second = value();
+    } else if (const auto n = ints.find(a); n != ints.end()) {
+      const int v = std::stoi(value());
+      for (int* to : n->second) *to = v;
+    } else if (const auto x = floats.find(a); x != floats.end()) {
+      *x->second = std::stof(value());
+    } else if (a == "--seed") {
+      fo.seed = std::stoull(value());
+    } else if (a[0] != '-' && r->model.empty()) {
+      r->model = a;
+    } else {
+      std::fprintf(stderr, "fm_train: unknown option %s\n", a.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+// The architecture and optimiser options make sense together (else usage, exit status 2).
+bool FitArgsOk(const FitOptions& fo) {
+  if (fo.arch != "mobile" && fo.arch != "original" && fo.arch != "frozen") return Usage(), false;
+  if ((fo.arch == "frozen") != !fo.extractor.empty()) {
+    std::fprintf(stderr, "fm_train: --arch frozen and --extractor go together\n");
+    return false;
+  }
+  if (fo.opt.type != "adam" && fo.opt.type != "sgd") return Usage(), false;
+  return true;
+}
+
+// fm_train crops: builds the crop cache and writes it.
+int Crops(const Args& r) {
+  fm::train::CropSet set;
+  std::string report;
+  fm::Status s = fm::train::BuildCrops(r.co, &set, &report);
+  if (!s.ok()) return Fail(s);
+  std::printf("%s", report.c_str());
+  const std::string path = r.cache.empty() ? fm::train::DefaultCachePath(r.co.size) : r.cache;
+  s = set.Save(path);
+  if (!s.ok()) return Fail(s);
+  std::printf("wrote %s (%zu crops, %d px + %d px context)\n", path.c_str(), set.samples.size(),
+              set.size, set.ctx_size);
+  return 0;
+}
+
+// fm_train fit: trains, calibrates and exports (trainer.h).
+int FitCommand(const Args& r) {
+  FitOptions fo = r.fo;
+  fo.cache = r.cache;
+  fo.out = r.out;
+  fm::Status s = fm::train::Fit(fo);
+  return s.ok() ? 0 : Fail(s);
+}
+
+// fm_train eval: a model measured through the engine on the cache's validation and dev crops.
+int Eval(const Args& r) {
+  if (r.model.empty()) return Usage();
+  auto graph = std::make_shared<fm::Graph>();
+  fm::Status s = fm::ReadModelFile(r.model, graph.get());
+  if (!s.ok()) return Fail(s);
+  const int size = int(graph->ShapeOf(graph->inputs[0])[1]);
+  fm::train::CropSet set;
+  s = set.Load(r.cache.empty() ? fm::train::DefaultCachePath(size) : r.cache);
+  if (!s.ok()) return Fail(s);
+  fm::train::EvalResult res;
+  s = fm::train::EvalWithEngine(graph, set,
+                                r.reference ? fm::Backend::kReference : fm::Backend::kXnnpack,
+                                r.fo.min_dev_px, &res, r.flip);
+  if (!s.ok()) return Fail(s);
+  float unsure_below = fm::kDefaultUnsureBelow;
+  auto it = graph->metadata.find("unsure_below");
+  if (it != graph->metadata.end()) unsure_below = std::strtof(it->second.c_str(), nullptr);
+  std::printf("%s%s\n", fm::train::EvalText(res).c_str(),
+              fm::train::EvalJson(r.model, res, unsure_below).c_str());
+  if (!r.errors_svg.empty()) {
+    std::ofstream f(r.errors_svg);
+    f << fm::train::ErrorsSvg(set, res);
+    if (!f) return Fail(fm::Errorf("cannot write ", r.errors_svg));
+  }
+  return 0;
+}
+
+// fm_train preview: a grid of augmented training crops (PPM), to look at what the trainer sees.
+int Preview(const Args& r) {
+  const FitOptions& fo = r.fo;
+  fm::train::CropSet set;
+  fm::Status s = set.Load(r.cache.empty() ? fm::train::DefaultCachePath(r.co.size) : r.cache);
+  if (!s.ok()) return Fail(s);
+  if (r.out.empty() || set.samples.empty()) return Usage();
+  const int cols = 8, rows = (r.count + cols - 1) / cols, sz = set.size;
+  std::vector<uint8_t> grid(size_t(cols * sz) * size_t(rows * sz) * 3, 0);
+  std::vector<uint8_t> crop(size_t(sz * sz * 3));
+  fm::train::Rng rng(fo.seed);
+  // --lowered N: the first N tiles are lowered-mask composites (augment.h LowerMask).
+  std::vector<size_t> all(set.samples.size()), bare, masked;
+  std::iota(all.begin(), all.end(), size_t(0));
+  fm::train::LowerMaskPools(set, all, &bare, &masked);
+  for (int k = 0; k < r.count; ++k) {
+    size_t idx = rng.Next() % set.samples.size();
+    long partner = -1;
+    if (k < fo.lowered && !bare.empty() && !masked.empty()) {
+      idx = bare[rng.Next() % bare.size()];
+      partner = long(masked[rng.Next() % masked.size()]);
+    }
+    fm::train::MakeAugmentedRgb(set, idx, fo.aug, rng.Next(), crop.data(), partner);
+    const int gx = (k % cols) * sz, gy = (k / cols) * sz;
+    for (int y = 0; y < sz; ++y)
+      std::copy(crop.begin() + y * sz * 3, crop.begin() + (y + 1) * sz * 3,
+                grid.begin() + (size_t(gy + y) * size_t(cols * sz) + size_t(gx)) * 3);
+  }
+  std::ofstream f(r.out, std::ios::binary);
+  f << "P6\n" << cols * sz << " " << rows * sz << "\n255\n";
+  f.write(reinterpret_cast<const char*>(grid.data()), std::streamsize(grid.size()));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -138,194 +321,15 @@ int main(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
   const std::string cmd = argv[1];
   if (cmd == "detector") return Detector(argc, argv);
-  CropOptions co;
-  co.detector = std::string(FM_DEFAULT_MODEL_DIR) + "/detector.fmm";
-  FitOptions fo;
-  std::string cache, model, out;
-  bool reference = false, flip = false;
-  std::string errors_svg;
-  int threads = 2, count = 64;
-  for (int i = 2; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "fm_train: %s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--data")
-      co.data_dir = next();
-    else if (a == "--detector")
-      co.detector = next();
-    else if (a == "--no-detector")
-      co.detector.clear();
-    else if (a == "--size")
-      co.size = fo.size = std::stoi(next());
-    else if (a == "--context")
-      co.context = std::stof(next());
-    else if (a == "--margin")
-      co.margin = std::stof(next());
-    else if (a == "--min-scene-px")
-      co.min_scene_px = std::stoi(next());
-    else if (a == "--limit")
-      co.limit = fo.limit = std::stoi(next());
-    else if (a == "--cache")
-      cache = next();
-    else if (a == "--threads")
-      threads = std::stoi(next());
-    else if (a == "--arch")
-      fo.arch = next();
-    else if (a == "--extractor")
-      fo.extractor = next();
-    else if (a == "--hidden")
-      fo.hidden = std::stoi(next());
-    else if (a == "--width")
-      fo.width = std::stof(next());
-    else if (a == "--epochs")
-      fo.epochs = std::stoi(next());
-    else if (a == "--batch")
-      fo.batch = std::stoi(next());
-    else if (a == "--seed")
-      fo.seed = std::stoull(next());
-    else if (a == "--optimizer")
-      fo.opt.type = next();
-    else if (a == "--lr")
-      fo.opt.lr = std::stof(next());
-    else if (a == "--weight-decay")
-      fo.opt.weight_decay = std::stof(next());
-    else if (a == "--label-smoothing")
-      fo.label_smoothing = std::stof(next());
-    else if (a == "--no-class-weights")
-      fo.class_weights = false;
-    else if (a == "--patience")
-      fo.patience = std::stoi(next());
-    else if (a == "--dropout")
-      fo.dropout = std::stof(next());
-    else if (a == "--warmup")
-      fo.warmup = std::stof(next());
-    else if (a == "--no-augment")
-      fo.aug.enabled = false;
-    else if (a == "--fp16")
-      fo.fp16 = true;
-    else if (a == "--out")
-      out = next();
-    else if (a == "--history")
-      fo.history_svg = next();
-    else if (a == "--confusion")
-      fo.confusion_svg = next();
-    else if (a == "--json")
-      fo.card_json = next();
-    else if (a == "--reliability")
-      fo.reliability_svg = next();
-    else if (a == "--cast")
-      fo.aug.cast = std::stof(next());
-    else if (a == "--lowered")
-      fo.lowered = std::stoi(next());
-    else if (a == "--unsure-below")
-      fo.unsure_below = std::stof(next());
-    else if (a == "--errors")
-      errors_svg = next();
-    else if (a == "--flip")
-      flip = true;
-    else if (a == "--no-calibrate")
-      fo.calibrate = false;
-    else if (a == "--reference")
-      reference = true;
-    else if (a == "--count")
-      count = std::stoi(next());
-    else if (a[0] != '-' && model.empty())
-      model = a;
-    else {
-      std::fprintf(stderr, "fm_train: unknown option %s\n", a.c_str());
-      return Usage();
-    }
-  }
-  fm::train::SetThreads(threads);
+  Args args;
+  args.co.detector = std::string(FM_DEFAULT_MODEL_DIR) + "/detector.fmm";
+  if (!ParseArgs(argc, argv, &args)) return Usage();
+  fm::train::SetThreads(args.threads);
   openblas_set_num_threads(1);  // batches are split by the trainer's own threads
-  if (fo.arch != "mobile" && fo.arch != "original" && fo.arch != "frozen") return Usage();
-  if ((fo.arch == "frozen") != !fo.extractor.empty()) {
-    std::fprintf(stderr, "fm_train: --arch frozen and --extractor go together\n");
-    return 2;
-  }
-  if (fo.opt.type != "adam" && fo.opt.type != "sgd") return Usage();
-
-  if (cmd == "crops") {
-    fm::train::CropSet set;
-    std::string report;
-    fm::Status s = fm::train::BuildCrops(co, &set, &report);
-    if (!s.ok()) return Fail(s);
-    std::printf("%s", report.c_str());
-    const std::string path = cache.empty() ? fm::train::DefaultCachePath(co.size) : cache;
-    s = set.Save(path);
-    if (!s.ok()) return Fail(s);
-    std::printf("wrote %s (%zu crops, %d px + %d px context)\n", path.c_str(), set.samples.size(),
-                set.size, set.ctx_size);
-    return 0;
-  }
-  if (cmd == "fit") {
-    fo.cache = cache;
-    fo.out = out;
-    fm::Status s = fm::train::Fit(fo);
-    return s.ok() ? 0 : Fail(s);
-  }
-  if (cmd == "eval") {
-    if (model.empty()) return Usage();
-    auto graph = std::make_shared<fm::Graph>();
-    fm::Status s = fm::ReadModelFile(model, graph.get());
-    if (!s.ok()) return Fail(s);
-    const int size = int(graph->ShapeOf(graph->inputs[0])[1]);
-    fm::train::CropSet set;
-    s = set.Load(cache.empty() ? fm::train::DefaultCachePath(size) : cache);
-    if (!s.ok()) return Fail(s);
-    fm::train::EvalResult r;
-    s = fm::train::EvalWithEngine(graph, set,
-                                  reference ? fm::Backend::kReference : fm::Backend::kXnnpack,
-                                  fo.min_dev_px, &r, flip);
-    if (!s.ok()) return Fail(s);
-    float unsure_below = fm::kDefaultUnsureBelow;
-    auto it = graph->metadata.find("unsure_below");
-    if (it != graph->metadata.end()) unsure_below = std::strtof(it->second.c_str(), nullptr);
-    std::printf("%s%s\n", fm::train::EvalText(r).c_str(),
-                fm::train::EvalJson(model, r, unsure_below).c_str());
-    if (!errors_svg.empty()) {
-      std::ofstream f(errors_svg);
-      f << fm::train::ErrorsSvg(set, r);
-      if (!f) return Fail(fm::Errorf("cannot write ", errors_svg));
-    }
-    return 0;
-  }
-  if (cmd == "preview") {
-    // A grid of augmented training crops (PPM), to look at what the trainer sees.
-    fm::train::CropSet set;
-    fm::Status s = set.Load(cache.empty() ? fm::train::DefaultCachePath(co.size) : cache);
-    if (!s.ok()) return Fail(s);
-    if (out.empty() || set.samples.empty()) return Usage();
-    const int cols = 8, rows = (count + cols - 1) / cols, sz = set.size;
-    std::vector<uint8_t> grid(size_t(cols * sz) * size_t(rows * sz) * 3, 0);
-    std::vector<uint8_t> crop(size_t(sz * sz * 3));
-    fm::train::Rng rng(fo.seed);
-    // --lowered N: the first N tiles are lowered-mask composites (augment.h LowerMask).
-    std::vector<size_t> all(set.samples.size()), bare, masked;
-    std::iota(all.begin(), all.end(), size_t(0));
-    fm::train::LowerMaskPools(set, all, &bare, &masked);
-    for (int k = 0; k < count; ++k) {
-      size_t idx = rng.Next() % set.samples.size();
-      long partner = -1;
-      if (k < fo.lowered && !bare.empty() && !masked.empty()) {
-        idx = bare[rng.Next() % bare.size()];
-        partner = long(masked[rng.Next() % masked.size()]);
-      }
-      fm::train::MakeAugmentedRgb(set, idx, fo.aug, rng.Next(), crop.data(), partner);
-      const int gx = (k % cols) * sz, gy = (k / cols) * sz;
-      for (int y = 0; y < sz; ++y)
-        std::copy(crop.begin() + y * sz * 3, crop.begin() + (y + 1) * sz * 3,
-                  grid.begin() + (size_t(gy + y) * size_t(cols * sz) + size_t(gx)) * 3);
-    }
-    std::ofstream f(out, std::ios::binary);
-    f << "P6\n" << cols * sz << " " << rows * sz << "\n255\n";
-    f.write(reinterpret_cast<const char*>(grid.data()), std::streamsize(grid.size()));
-    return 0;
-  }
+  if (!FitArgsOk(args.fo)) return 2;
+  if (cmd == "crops") return Crops(args);
+  if (cmd == "fit") return FitCommand(args);
+  if (cmd == "eval") return Eval(args);
+  if (cmd == "preview") return Preview(args);
   return Usage();
 }
