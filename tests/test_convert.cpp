@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "export_util.h"
+#include "convert_util.h"
 #include "model/model_format.h"
 #include "runtime/runtime.h"
 #include "tfjs_convert.h"
@@ -28,7 +28,7 @@ namespace fs = std::filesystem;
 
 // ---- building tfjs fixtures ----
 
-using export_util::Base64;
+using convert_util::Base64;
 
 json S(const std::string& s) {
   return {{"s", Base64(s)}};

@@ -42,6 +42,7 @@
 
 #include "annotate.h"
 #include "api/results_json.h"
+#include "convert_util.h"
 #include "export_onnx.h"
 #include "export_tfjs.h"
 #include "model/model_format.h"
@@ -530,14 +531,11 @@ int Convert(int argc, char** argv) {
   fm::ModelFormat format;
   Status s = Guarded(input, [&] { return fm::ImportModel(input, options, &graph, &format); });
   // Through a temporary file, so a failed run never leaves a half-written OUTPUT.
-  const std::string tmp = output + ".tmp";
-  if (s.ok()) s = Guarded(output, [&] { return fm::WriteModelFile(graph, tmp); });
-  if (s.ok() && std::rename(tmp.c_str(), output.c_str()) != 0)
-    s = fm::Errorf("cannot rename '", tmp, "' to '", output, "'");
-  if (!s.ok()) {
-    std::remove(tmp.c_str());
-    return Fail(2, s.message());
-  }
+  if (s.ok())
+    s = fm::convert_util::WriteAtomically(output, [&](const std::string& tmp) {
+      return Guarded(output, [&] { return fm::WriteModelFile(graph, tmp); });
+    });
+  if (!s.ok()) return Fail(2, s.message());
   const bool features = graph.metadata["kind"] == "features";
   std::printf("%s: %s model, input %s, %s %s, %zu nodes\n", Printable(output).c_str(),
               fm::ModelFormatName(format),

@@ -3,8 +3,8 @@
 // tensor of our graph exists in the ONNX graph in one or both of two forms: "plain" (our NHWC
 // layout, named exactly like our tensor) and "nchw" (4-D only, channel-first); every node asks for
 // the form it needs and a Transpose (or a free Reshape, when the two orders coincide) is added the
-// first time a form is missing. Inside this file errors are thrown as ExportError; the public
-// functions return a Status.
+// first time a form is missing. Inside this file errors are thrown as ConvertError
+// (convert_util.h); the public functions return a Status.
 #include "export_onnx.h"
 
 #include <cmath>
@@ -17,7 +17,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "export_util.h"
+#include "convert_util.h"
 #include "ops/op.h"
 
 namespace fm {
@@ -28,8 +28,7 @@ constexpr int64_t kIrVersion = 8;
 constexpr int64_t kOpset = 13;
 constexpr int64_t kFloat = 1, kInt64 = 7;  // TensorProto.DataType
 
-using export_util::ExportError;
-using export_util::Fail;
+using convert_util::Fail;
 
 // ---- protobuf wire format ----
 class Pb {
@@ -435,25 +434,17 @@ std::string Exporter::Run() {
 }  // namespace
 
 Status ExportOnnx(const Graph& graph, std::string* bytes) {
-  try {
-    *bytes = Exporter(graph).Run();
-    return Status::Ok();
-  } catch (const ExportError& e) {
-    return Errorf("ONNX export: ", e.what());
-  } catch (const std::exception& e) {
-    return Errorf("ONNX export failed: ", e.what());
-  }
+  return convert_util::CatchToStatus(
+      convert_util::Catches().Error("ONNX export: ").Other("ONNX export failed: "),
+      [&] { *bytes = Exporter(graph).Run(); });
 }
 
 Status ExportOnnxFile(const Graph& graph, const std::string& path) {
   std::string bytes;
   FM_RETURN_IF_ERROR(ExportOnnx(graph, &bytes));
-  const std::string tmp = path + ".tmp";
-  Status s = export_util::WriteFile(tmp, bytes.data(), bytes.size());
-  if (s.ok() && std::rename(tmp.c_str(), path.c_str()) != 0)
-    s = Errorf("cannot rename '", tmp, "' to '", path, "'");
-  if (!s.ok()) std::remove(tmp.c_str());
-  return s;
+  return convert_util::WriteAtomically(path, [&](const std::string& tmp) {
+    return convert_util::WriteFile(tmp, bytes.data(), bytes.size());
+  });
 }
 
 }  // namespace fm

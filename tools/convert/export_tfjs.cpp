@@ -3,7 +3,7 @@
 // converter emits: _FusedConv2D / FusedDepthwiseConv2dNative / _FusedMatMul with BiasAdd and
 // Relu or Relu6). Constants become Const nodes whose data goes, in order, into one float32 (or
 // int32, for shapes and axes) shard described by weightsManifest. Inside this file errors are
-// thrown as ExportError; the public functions return a Status.
+// thrown as ConvertError (convert_util.h); the public functions return a Status.
 #include "export_tfjs.h"
 
 #include <cmath>
@@ -16,7 +16,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "export_util.h"
+#include "convert_util.h"
 #include "ops/op.h"
 
 namespace fm {
@@ -29,9 +29,8 @@ namespace fs = std::filesystem;
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-using export_util::Base64;
-using export_util::ExportError;
-using export_util::Fail;
+using convert_util::Base64;
+using convert_util::Fail;
 
 // ---- attribute values as tfjs-converter reads them from a GraphDef in JSON ----
 json DtFloat() {
@@ -454,16 +453,12 @@ void Exporter::Run(TfjsExport* result) {
 }  // namespace
 
 Status ExportTfjs(const Graph& graph, TfjsExport* out) {
-  try {
-    TfjsExport e;
-    Exporter(graph).Run(&e);
-    *out = std::move(e);
-    return Status::Ok();
-  } catch (const ExportError& e) {
-    return Errorf("tfjs export: ", e.what());
-  } catch (const std::exception& e) {
-    return Errorf("tfjs export failed: ", e.what());
-  }
+  TfjsExport e;
+  FM_RETURN_IF_ERROR(convert_util::CatchToStatus(
+      convert_util::Catches().Error("tfjs export: ").Other("tfjs export failed: "),
+      [&] { Exporter(graph).Run(&e); }));
+  *out = std::move(e);
+  return Status::Ok();
 }
 
 Status ExportTfjsToDir(const Graph& graph, const std::string& dir) {
@@ -473,19 +468,19 @@ Status ExportTfjsToDir(const Graph& graph, const std::string& dir) {
   const bool existed = fs::exists(dir, ec);
   if (!existed) fs::create_directories(dir, ec);
   if (ec || !fs::is_directory(dir, ec)) return Errorf("cannot create the directory '", dir, "'");
-  const std::string json_path = (fs::path(dir) / "model.json").string();
-  const std::string shard_path = (fs::path(dir) / kTfjsShardName).string();
-  Status s = export_util::WriteFile(shard_path + ".tmp", e.weights.data(), e.weights.size());
-  if (s.ok())
-    s = export_util::WriteFile(json_path + ".tmp", e.model_json.data(), e.model_json.size());
-  if (s.ok()) fs::rename(shard_path + ".tmp", shard_path, ec);
-  if (s.ok() && !ec) fs::rename(json_path + ".tmp", json_path, ec);
-  if (s.ok() && ec) s = Errorf("cannot rename the files in '", dir, "': ", ec.message());
-  if (!s.ok()) {
-    fs::remove(shard_path + ".tmp", ec);
-    fs::remove(json_path + ".tmp", ec);
-    if (!existed) fs::remove_all(dir, ec);
+  Status s;
+  {
+    // The shard first: model.json appears last, when everything it names is in place.
+    convert_util::AtomicFiles files;
+    s = files.Write((fs::path(dir) / kTfjsShardName).string(), e.weights.data(), e.weights.size());
+    if (s.ok())
+      s = files.Write((fs::path(dir) / "model.json").string(), e.model_json.data(),
+                      e.model_json.size());
+    if (s.ok() && !files.Commit().ok())
+      s = Errorf("cannot rename the files in '", dir,
+                 "': ", std::error_code(files.rename_errno(), std::generic_category()).message());
   }
+  if (!s.ok() && !existed) fs::remove_all(dir, ec);
   return s;
 }
 

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "convert_util.h"
 #include "model/model_format.h"
 #include "tfjs_convert.h"
 
@@ -81,12 +82,10 @@ int main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   fm::Graph graph;
   fm::Status s = fm::ConvertTfjsGraph(model, options, &graph);
-  const std::string tmp = output + ".tmp";
-  if (s.ok()) s = fm::WriteModelFile(graph, tmp);
-  if (s.ok() && std::rename(tmp.c_str(), output.c_str()) != 0)
-    s = fm::Errorf("cannot rename '", tmp, "' to '", output, "'");
+  if (s.ok())
+    s = fm::convert_util::WriteAtomically(
+        output, [&](const std::string& tmp) { return fm::WriteModelFile(graph, tmp); });
   if (!s.ok()) {
-    std::remove(tmp.c_str());
     std::fprintf(stderr, "fm_convert: %s\n", s.message().c_str());
     return 1;
   }

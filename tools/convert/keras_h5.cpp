@@ -1,5 +1,5 @@
 // keras_h5.cpp - see keras_h5.h. HDF5 handles live in a small RAII wrapper; errors are thrown as
-// H5Error inside this file and returned as a Status at the boundary.
+// ConvertError (convert_util.h) inside this file and returned as a Status at the boundary.
 #include "keras_h5.h"
 
 #include <hdf5.h>
@@ -12,16 +12,14 @@
 #include <utility>
 #include <vector>
 
+#include "convert_util.h"
+
 namespace fm {
 namespace {
 
 constexpr hssize_t kMaxStrings = 1 << 16;
 constexpr size_t kMaxStringBytes = size_t(64) << 20;
 constexpr int64_t kMaxTotalWeights = int64_t(128) << 20;  // 512 MiB of float32, as .fmm allows
-
-struct H5Error : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 // HDF5's innermost error description of the current error stack (empty when none).
 std::string LastH5Error() {
@@ -36,14 +34,14 @@ std::string LastH5Error() {
   return msg;
 }
 
+// convert_util::Fail with HDF5's own description of what went wrong, when it has one.
 template <typename... Args>
 [[noreturn]] void Fail(const Args&... args) {
-  std::ostringstream out;
-  (out << ... << args);
+  std::string message = convert_util::Concat(args...);
   const std::string h5 = LastH5Error();
-  if (!h5.empty()) out << " (HDF5: " << h5 << ")";
+  if (!h5.empty()) message += " (HDF5: " + h5 + ")";
   H5Eclear2(H5E_DEFAULT);
-  throw H5Error(out.str());
+  convert_util::Fail(message);
 }
 
 // Owns one HDF5 identifier and closes it with the matching H5?close.
@@ -215,7 +213,7 @@ void Read(const std::string& path, KerasModelSource* out) {
   const htri_t is_h5 = H5Fis_hdf5(path.c_str());
   if (is_h5 == 0) {
     H5Eclear2(H5E_DEFAULT);
-    throw H5Error("not an HDF5 file");
+    convert_util::Fail("not an HDF5 file");
   }
   if (is_h5 < 0) Fail("cannot open the file");
   H5Id file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
@@ -258,18 +256,14 @@ void Read(const std::string& path, KerasModelSource* out) {
 }  // namespace
 
 Status ReadKerasH5(const std::string& path, KerasModelSource* out) {
-  try {
-    KerasModelSource src;
-    Read(path, &src);
-    *out = std::move(src);
-    return Status::Ok();
-  } catch (const H5Error& e) {
-    return Errorf(path, ": ", e.what());
-  } catch (const std::bad_alloc&) {
-    return Errorf(path, ": out of memory while reading");
-  } catch (const std::exception& e) {
-    return Errorf(path, ": ", e.what());
-  }
+  KerasModelSource src;
+  FM_RETURN_IF_ERROR(convert_util::CatchToStatus(convert_util::Catches()
+                                                     .Prefix(path + ": ")
+                                                     .OutOfMemory("out of memory while reading")
+                                                     .Other(""),
+                                                 [&] { Read(path, &src); }));
+  *out = std::move(src);
+  return Status::Ok();
 }
 
 Status ConvertKerasH5(const std::string& path, const KerasConvertOptions& options, Graph* out) {

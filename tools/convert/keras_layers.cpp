@@ -8,7 +8,8 @@
 //      [1, kh, kw, C*M] in memory. Flatten needs no permutation: Keras (channels_last) flattens
 //      H, W, C with C fastest, which is the engine's NHWC memory order. 'same' padding is
 //      TensorFlow SAME in both (the odd extra pixel at the bottom/right).
-// Errors are thrown as ConvertError inside this file and returned as a Status at the boundary.
+// Errors are thrown as ConvertError (convert_util.h) inside this file and returned as a Status at
+// the boundary.
 #include "keras_layers.h"
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "convert_util.h"
 #include "model/graph_builder.h"
 
 namespace fm {
@@ -29,16 +31,7 @@ using json = nlohmann::json;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr size_t kMaxLayers = 4096;
 
-struct ConvertError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-template <typename... Args>
-[[noreturn]] void Fail(const Args&... args) {
-  std::ostringstream out;
-  (out << ... << args);
-  throw ConvertError(out.str());
-}
+using convert_util::Fail;
 
 struct Layer {
   std::string cls, name;
@@ -49,11 +42,7 @@ struct Layer {
 
 // ---- JSON helpers: every access is type-checked ----
 
-const json* Get(const json& obj, const char* key) {
-  if (!obj.is_object()) return nullptr;
-  auto it = obj.find(key);
-  return it == obj.end() || it->is_null() ? nullptr : &*it;
-}
+using convert_util::Optional;
 
 int64_t ToInt(const json& v, const std::string& where) {
   if (v.is_number_integer()) return v.get<int64_t>();
@@ -65,7 +54,7 @@ int64_t ToInt(const json& v, const std::string& where) {
 }
 
 int64_t IntOf(const Layer& l, const char* key, int64_t fallback) {
-  const json* v = Get(*l.config, key);
+  const json* v = Optional(*l.config, key);
   if (!v) return fallback;
   // Keras sometimes writes a one-element list (e.g. BatchNormalization axis [3]).
   if (v->is_array() && v->size() == 1) return ToInt((*v)[0], l.Where() + " '" + key + "'");
@@ -73,21 +62,21 @@ int64_t IntOf(const Layer& l, const char* key, int64_t fallback) {
 }
 
 double NumOf(const Layer& l, const char* key, double fallback) {
-  const json* v = Get(*l.config, key);
+  const json* v = Optional(*l.config, key);
   if (!v) return fallback;
   if (!v->is_number()) Fail(l.Where(), ": '", key, "' must be a number");
   return v->get<double>();
 }
 
 bool BoolOf(const Layer& l, const char* key, bool fallback) {
-  const json* v = Get(*l.config, key);
+  const json* v = Optional(*l.config, key);
   if (!v) return fallback;
   if (!v->is_boolean()) Fail(l.Where(), ": '", key, "' must be true or false");
   return v->get<bool>();
 }
 
 std::string StrOf(const Layer& l, const char* key, const std::string& fallback) {
-  const json* v = Get(*l.config, key);
+  const json* v = Optional(*l.config, key);
   if (!v) return fallback;
   if (!v->is_string()) Fail(l.Where(), ": '", key, "' must be a string");
   return v->get<std::string>();
@@ -96,7 +85,7 @@ std::string StrOf(const Layer& l, const char* key, const std::string& fallback) 
 // An int or a list of `n` ints (kernel_size, strides, ...), each in 1..limit.
 std::vector<int64_t> TupleOf(const Layer& l, const char* key, std::vector<int64_t> fallback,
                              int64_t limit = 4096) {
-  const json* v = Get(*l.config, key);
+  const json* v = Optional(*l.config, key);
   const std::string where = l.Where() + " '" + key + "'";
   const size_t n = fallback.size();
   std::vector<int64_t> out;
@@ -115,10 +104,10 @@ std::vector<int64_t> TupleOf(const Layer& l, const char* key, std::vector<int64_
 
 // The name of an activation: a string, or (Keras 3) a serialised object naming a built-in.
 std::string ActivationName(const Layer& l, const char* key) {
-  const json* v = Get(*l.config, key);
+  const json* v = Optional(*l.config, key);
   if (!v) return "linear";
   if (v->is_string()) return v->get<std::string>();
-  const json* c = Get(*v, "config");
+  const json* c = Optional(*v, "config");
   if (c && c->is_string()) return c->get<std::string>();
   Fail(l.Where(), ": custom activation ", v->dump(), " is not supported");
 }
@@ -279,8 +268,8 @@ void KerasConverter::BatchNormParams(const Layer& bn, int64_t channels, std::vec
 
 // The input shape a layer declares (InputLayer or first layer of a Sequential), or {}.
 Shape KerasConverter::DeclaredInput(const Layer& l) {
-  const json* v = Get(*l.config, "batch_input_shape");
-  if (!v) v = Get(*l.config, "batch_shape");  // Keras 3
+  const json* v = Optional(*l.config, "batch_input_shape");
+  if (!v) v = Optional(*l.config, "batch_shape");  // Keras 3
   return v ? BatchShape(*v, l.Where() + " input shape") : Shape{};
 }
 
@@ -300,12 +289,12 @@ void KerasConverter::ParseSequential(const json& layers) {
   for (size_t k = 0; k < layers.size(); ++k) {
     const json& j = layers[k];
     Layer l;
-    const json* cls = Get(j, "class_name");
-    l.config = Get(j, "config");
+    const json* cls = Optional(j, "class_name");
+    l.config = Optional(j, "config");
     if (!cls || !cls->is_string() || !l.config || !l.config->is_object())
       Fail("model_config: layer ", k, " has no class_name/config");
     l.cls = cls->get<std::string>();
-    const json* name = Get(*l.config, "name");
+    const json* name = Optional(*l.config, "name");
     l.name = name && name->is_string() ? name->get<std::string>() : "layer_" + std::to_string(k);
     if (l.name.empty() || l.name.size() > 1000) Fail("model_config: layer ", k, ": bad name");
     if (k == 0) {
@@ -343,15 +332,15 @@ void CollectHistory(const json& v, const std::string& where, std::vector<std::st
     return;
   }
   if (v.is_object()) {
-    const json* cfg = Get(v, "config");
-    const json* hist = cfg ? Get(*cfg, "keras_history") : nullptr;
+    const json* cfg = Optional(v, "config");
+    const json* hist = cfg ? Optional(*cfg, "keras_history") : nullptr;
     if (hist) return CollectHistory(*hist, where, out);
-    if (const json* args = Get(v, "args")) CollectHistory(*args, where, out);
+    if (const json* args = Optional(v, "args")) CollectHistory(*args, where, out);
   }
 }
 
 void KerasConverter::ParseFunctional(const json& config) {
-  const json* layers = Get(config, "layers");
+  const json* layers = Optional(config, "layers");
   if (!layers || !layers->is_array()) Fail("model_config: a functional model needs 'layers'");
   if (layers->size() > kMaxLayers) Fail("model_config: too many layers");
   std::vector<Layer> pending;
@@ -359,18 +348,18 @@ void KerasConverter::ParseFunctional(const json& config) {
   for (size_t k = 0; k < layers->size(); ++k) {
     const json& j = (*layers)[k];
     Layer l;
-    const json* cls = Get(j, "class_name");
-    const json* name = Get(j, "name");
-    l.config = Get(j, "config");
+    const json* cls = Optional(j, "class_name");
+    const json* name = Optional(j, "name");
+    l.config = Optional(j, "config");
     if (!cls || !cls->is_string() || !l.config || !l.config->is_object())
       Fail("model_config: layer ", k, " has no class_name/config");
     l.cls = cls->get<std::string>();
-    if (!name) name = Get(*l.config, "name");
+    if (!name) name = Optional(*l.config, "name");
     if (!name || !name->is_string() || name->get<std::string>().empty())
       Fail("model_config: layer ", k, " has no name");
     l.name = name->get<std::string>();
     if (!names.insert(l.name).second) Fail("model_config: two layers are named '", l.name, "'");
-    const json* inbound = Get(j, "inbound_nodes");
+    const json* inbound = Optional(j, "inbound_nodes");
     if (inbound && !inbound->is_array()) Fail(l.Where(), ": inbound_nodes must be a list");
     if (inbound && inbound->size() > 1)
       Fail(l.Where(), ": layers called more than once (shared layers) are not supported");
@@ -408,7 +397,7 @@ void KerasConverter::ParseFunctional(const json& config) {
       Fail(pending[0].Where(), ": the layers form a cycle");
     }
   }
-  const json* outs = Get(config, "output_layers");
+  const json* outs = Optional(config, "output_layers");
   if (!outs) Fail("model_config: a functional model needs 'output_layers'");
   CollectHistory(*outs, "model_config output_layers", &outputs_);
   if (outputs_.empty() || outputs_.size() > 16) Fail("model_config: 1..16 outputs expected");
@@ -571,7 +560,7 @@ void KerasConverter::LowerPool(const Layer& l) {
   if (b_.ShapeOf(x).size() != 4)
     Fail(l.Where(), ": input must be [N, H, W, C], got ", ShapeToString(b_.ShapeOf(x)));
   const std::vector<int64_t> pool = TupleOf(l, "pool_size", {2, 2});
-  const json* s = Get(*l.config, "strides");
+  const json* s = Optional(*l.config, "strides");
   const std::vector<int64_t> st = s ? TupleOf(l, "strides", {1, 1}) : pool;
   std::map<std::string, Attr> attrs = {{"kernel", Attr::Ints(pool)}, {"stride", Attr::Ints(st)}};
   const std::string padding = StrOf(l, "padding", "valid");
@@ -622,7 +611,7 @@ void KerasConverter::Lower(const Layer& l) {
   if (c == "Activation") {
     tensor_[l.name] = Activation(l, x, ActivationName(l, "activation"), l.name);
   } else if (c == "ReLU") {
-    const json* mv = Get(*l.config, "max_value");
+    const json* mv = Optional(*l.config, "max_value");
     const double max_value = mv ? NumOf(l, "max_value", 0) : double(kInf);
     const double slope = NumOf(l, "negative_slope", 0), threshold = NumOf(l, "threshold", 0);
     if (threshold != 0) Fail(l.Where(), ": threshold != 0 is not supported");
@@ -636,8 +625,8 @@ void KerasConverter::Lower(const Layer& l) {
       Fail(l.Where(), ": negative_slope together with max_value is not supported");
     }
   } else if (c == "LeakyReLU") {
-    const double alpha =
-        Get(*l.config, "negative_slope") ? NumOf(l, "negative_slope", 0.3) : NumOf(l, "alpha", 0.3);
+    const double alpha = Optional(*l.config, "negative_slope") ? NumOf(l, "negative_slope", 0.3)
+                                                               : NumOf(l, "alpha", 0.3);
     tensor_[l.name] = Op(l, "leaky_relu", l.name, {x}, {{"alpha", Attr::Floats({float(alpha)})}});
   } else if (c == "Softmax") {
     const int64_t axis = IntOf(l, "axis", -1);
@@ -650,7 +639,7 @@ void KerasConverter::Lower(const Layer& l) {
                                      : Op(l, "reshape", l.name, {x},
                                           {{"shape", Attr::Ints({1, NumElements(xs)})}});
   } else if (c == "Reshape") {
-    const json* t = Get(*l.config, "target_shape");
+    const json* t = Optional(*l.config, "target_shape");
     if (!t || !t->is_array() || t->empty() || t->size() > 5)
       Fail(l.Where(), ": target_shape must be a list of 1..5 sizes");
     std::vector<int64_t> shape = {1};
@@ -682,7 +671,7 @@ void KerasConverter::Lower(const Layer& l) {
   } else if (c == "ZeroPadding2D") {
     CheckChannelsLast(l);
     if (xs.size() != 4) Fail(l.Where(), ": input must be [N, H, W, C]");
-    const json* p = Get(*l.config, "padding");
+    const json* p = Optional(*l.config, "padding");
     const std::string where = l.Where() + " padding";
     int64_t t = 1, bo = 1, le = 1, r = 1;
     if (p && p->is_array() && p->size() == 2) {
@@ -722,14 +711,14 @@ void KerasConverter::Lower(const Layer& l) {
 
 void KerasConverter::Convert(Graph* out) {
   model_ = json::parse(src_.config_json);
-  const json* cls = Get(model_, "class_name");
-  const json* config = Get(model_, "config");
+  const json* cls = Optional(model_, "class_name");
+  const json* config = Optional(model_, "config");
   if (!cls || !cls->is_string() || !config)
     Fail("model_config: expected {\"class_name\": ..., \"config\": ...}");
   const std::string kind = cls->get<std::string>();
   if (kind == "Sequential") {
     // Keras before 2.2.3 stores the layer list itself; later versions {"name", "layers"}.
-    const json* layers = config->is_array() ? config : Get(*config, "layers");
+    const json* layers = config->is_array() ? config : Optional(*config, "layers");
     if (!layers) Fail("model_config: Sequential without 'layers'");
     ParseSequential(*layers);
   } else if (kind == "Model" || kind == "Functional") {
@@ -763,23 +752,15 @@ void KerasConverter::Convert(Graph* out) {
 
 Status ConvertKerasModel(const KerasModelSource& source, const KerasConvertOptions& options,
                          Graph* out) {
-  try {
-    KerasConverter c(source, options);
-    Graph g;
-    c.Convert(&g);
-    *out = std::move(g);
-    return Status::Ok();
-  } catch (const ConvertError& e) {
-    return Status::Error(e.what());
-  } catch (const json::parse_error& e) {
-    return Errorf("model_config is not valid JSON: ", e.what());
-  } catch (const json::exception& e) {
-    return Errorf("model_config has a malformed field: ", e.what());
-  } catch (const std::bad_alloc&) {
-    return Errorf("out of memory while converting");
-  } catch (const std::exception& e) {
-    return Errorf("conversion failed: ", e.what());
-  }
+  Graph g;
+  FM_RETURN_IF_ERROR(convert_util::CatchToStatus(
+      convert_util::Catches()
+          .Json("model_config is not valid JSON: ", "model_config has a malformed field: ")
+          .OutOfMemory("out of memory while converting")
+          .Other("conversion failed: "),
+      [&] { KerasConverter(source, options).Convert(&g); }));
+  *out = std::move(g);
+  return Status::Ok();
 }
 
 }  // namespace fm

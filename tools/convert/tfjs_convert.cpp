@@ -5,8 +5,8 @@
 //   3. peephole passes on the IR (Pad -> conv padding, mul/add by constants -> conv weights and
 //      bias, Relu/Relu6 -> fused clamp), dead-node removal, then emission through GraphBuilder,
 //      which re-checks every op and validates the whole graph.
-// Inside this file errors are thrown as ConvertError (and nlohmann's own exceptions); the public
-// functions catch everything and return a Status.
+// Inside this file errors are thrown as ConvertError (convert_util.h; and nlohmann's own
+// exceptions); the public functions catch everything and return a Status.
 #include "tfjs_convert.h"
 
 #include <algorithm>
@@ -21,6 +21,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "convert_util.h"
 #include "model/graph_builder.h"
 #include "model/model_format.h"
 #include "ops/op.h"
@@ -30,63 +31,14 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr uint64_t kMaxShardBytes = uint64_t(512) << 20;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-struct ConvertError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-template <typename... Args>
-[[noreturn]] void Fail(const Args&... args) {
-  std::ostringstream out;
-  (out << ... << args);
-  throw ConvertError(out.str());
-}
-
-// ---- JSON helpers (every access is type-checked; nlohmann throws on the rest) ----
-
-const json& Member(const json& obj, const char* key, const std::string& where) {
-  if (!obj.is_object()) Fail(where, ": expected a JSON object");
-  auto it = obj.find(key);
-  if (it == obj.end()) Fail(where, ": missing '", key, "'");
-  return *it;
-}
-
-const json* Optional(const json& obj, const char* key) {
-  if (!obj.is_object()) return nullptr;
-  auto it = obj.find(key);
-  return it == obj.end() || it->is_null() ? nullptr : &*it;
-}
-
-// TensorFlow serialises int64 attributes and dims as strings; accept numbers too.
-int64_t JsonInt(const json& v, const std::string& where) {
-  if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_number_float()) {
-    const double d = v.get<double>();
-    if (d != std::floor(d) || std::fabs(d) > 9e15) Fail(where, ": ", d, " is not an integer");
-    return int64_t(d);
-  }
-  if (v.is_string()) {
-    const std::string s = v.get<std::string>();
-    char* end = nullptr;
-    errno = 0;
-    const long long r = std::strtoll(s.c_str(), &end, 10);
-    if (s.empty() || *end != '\0' || errno != 0) Fail(where, ": '", s, "' is not an integer");
-    return r;
-  }
-  Fail(where, ": expected an integer, got ", v.type_name());
-}
-
-double JsonNumber(const json& v, const std::string& where) {
-  if (!v.is_number()) Fail(where, ": expected a number, got ", v.type_name());
-  return v.get<double>();
-}
-
-std::string JsonString(const json& v, const std::string& where) {
-  if (!v.is_string()) Fail(where, ": expected a string, got ", v.type_name());
-  return v.get<std::string>();
-}
+using convert_util::Fail;
+using convert_util::JsonInt;
+using convert_util::JsonNumber;
+using convert_util::JsonString;
+using convert_util::Member;
+using convert_util::Optional;
 
 std::string Base64Decode(const std::string& in, const std::string& where) {
   std::string out;
@@ -386,15 +338,6 @@ void Converter::DecodeWeight(const json& w, const std::vector<uint8_t>& bytes, u
   weights_[name] = std::move(v);
 }
 
-bool SafeRelativePath(const std::string& p) {
-  if (p.empty() || p[0] == '/' || p.find('\\') != std::string::npos) return false;
-  std::stringstream in(p);
-  std::string part;
-  while (std::getline(in, part, '/'))
-    if (part == "..") return false;
-  return true;
-}
-
 void Converter::LoadWeights(const json& manifest) {
   if (!manifest.is_array()) Fail("weightsManifest must be a list");
   for (size_t g = 0; g < manifest.size(); ++g) {
@@ -402,23 +345,7 @@ void Converter::LoadWeights(const json& manifest) {
     const json& paths = Member(manifest[g], "paths", group);
     const json& weights = Member(manifest[g], "weights", group);
     if (!paths.is_array() || !weights.is_array()) Fail(group, ": paths and weights must be lists");
-    std::vector<uint8_t> bytes;
-    for (const json& pj : paths) {
-      const std::string rel = JsonString(pj, group + " path");
-      if (!SafeRelativePath(rel))
-        Fail(group, ": shard path '", rel, "' is not a plain relative path");
-      const std::string path = dir_.empty() ? rel : dir_ + "/" + rel;
-      std::ifstream f(path, std::ios::binary | std::ios::ate);
-      if (!f) Fail(group, ": cannot open weight shard '", path, "'");
-      const std::streamoff size = f.tellg();
-      if (size < 0 || uint64_t(size) + bytes.size() > kMaxShardBytes)
-        Fail(group, ": shard '", path, "' is unreadable or too large");
-      f.seekg(0);
-      const size_t at = bytes.size();
-      bytes.resize(at + size_t(size));
-      if (size > 0 && !f.read(reinterpret_cast<char*>(bytes.data() + at), size))
-        Fail(group, ": cannot read weight shard '", path, "'");
-    }
+    const std::vector<uint8_t> bytes = convert_util::ReadShards(paths, dir_, group, true);
     uint64_t offset = 0;
     for (const json& w : weights) DecodeWeight(w, bytes, &offset, group);
     if (offset != bytes.size())
@@ -1455,23 +1382,15 @@ void Converter::Convert(const std::string& text, Graph* out) {
 
 Status RunConverter(const std::string& text, const std::string& dir,
                     const TfjsConvertOptions& options, Graph* out) {
-  try {
-    Converter c(options, dir);
-    Graph g;
-    c.Convert(text, &g);
-    *out = std::move(g);
-    return Status::Ok();
-  } catch (const ConvertError& e) {
-    return Status::Error(e.what());
-  } catch (const json::parse_error& e) {
-    return Errorf("model.json is not valid JSON: ", e.what());
-  } catch (const json::exception& e) {
-    return Errorf("model.json has a malformed field: ", e.what());
-  } catch (const std::bad_alloc&) {
-    return Errorf("out of memory while converting");
-  } catch (const std::exception& e) {
-    return Errorf("conversion failed: ", e.what());
-  }
+  Graph g;
+  FM_RETURN_IF_ERROR(convert_util::CatchToStatus(
+      convert_util::Catches()
+          .Json("model.json is not valid JSON: ", "model.json has a malformed field: ")
+          .OutOfMemory("out of memory while converting")
+          .Other("conversion failed: "),
+      [&] { Converter(options, dir).Convert(text, &g); }));
+  *out = std::move(g);
+  return Status::Ok();
 }
 
 }  // namespace

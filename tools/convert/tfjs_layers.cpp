@@ -1,5 +1,5 @@
-// tfjs_layers.cpp - see tfjs_layers.h. Errors are thrown as LayersError inside this file and
-// returned as a Status at the boundary.
+// tfjs_layers.cpp - see tfjs_layers.h. Errors are thrown as ConvertError (convert_util.h) inside
+// this file and returned as a Status at the boundary.
 #include "tfjs_layers.h"
 
 #include <cmath>
@@ -9,6 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "convert_util.h"
 #include "model/model_format.h"
 
 namespace fm {
@@ -16,38 +17,14 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr uint64_t kMaxShardBytes = uint64_t(512) << 20;
+using convert_util::Fail;
 
-struct LayersError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-template <typename... Args>
-[[noreturn]] void Fail(const Args&... args) {
-  std::ostringstream out;
-  (out << ... << args);
-  throw LayersError(out.str());
-}
-
+// A layers model's members: null counts as missing, and type errors do not name the type found.
 const json& Member(const json& obj, const char* key, const std::string& where) {
-  if (!obj.is_object()) Fail(where, ": expected a JSON object");
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) Fail(where, ": missing '", key, "'");
-  return *it;
+  return convert_util::Member(obj, key, where, /*null_is_missing=*/true);
 }
-
 std::string String(const json& v, const std::string& where) {
-  if (!v.is_string()) Fail(where, ": expected a string");
-  return v.get<std::string>();
-}
-
-bool SafeRelativePath(const std::string& p) {
-  if (p.empty() || p[0] == '/' || p.find('\\') != std::string::npos) return false;
-  std::stringstream in(p);
-  std::string part;
-  while (std::getline(in, part, '/'))
-    if (part == "..") return false;
-  return true;
+  return convert_util::JsonString(v, where, /*say_type=*/false);
 }
 
 // "conv2d/kernel" -> "conv2d"; "sequential/conv2d_1/kernel" -> "conv2d_1".
@@ -62,24 +39,7 @@ std::string LayerOf(const std::string& weight) {
 std::vector<uint8_t> ReadShards(const json& paths, const std::string& dir,
                                 const std::string& group) {
   if (!paths.is_array()) Fail(group, ": 'paths' must be a list");
-  std::vector<uint8_t> bytes;
-  for (const json& pj : paths) {
-    const std::string rel = String(pj, group + " path");
-    if (!SafeRelativePath(rel))
-      Fail(group, ": shard path '", rel, "' is not a plain relative path");
-    const std::string path = dir + "/" + rel;
-    std::ifstream f(path, std::ios::binary | std::ios::ate);
-    if (!f) Fail(group, ": cannot open weight shard '", path, "'");
-    const std::streamoff size = f.tellg();
-    if (size < 0 || uint64_t(size) + bytes.size() > kMaxShardBytes)
-      Fail(group, ": shard '", path, "' is unreadable or too large");
-    f.seekg(0);
-    const size_t at = bytes.size();
-    bytes.resize(at + size_t(size));
-    if (size > 0 && !f.read(reinterpret_cast<char*>(bytes.data() + at), size))
-      Fail(group, ": cannot read weight shard '", path, "'");
-  }
-  return bytes;
+  return convert_util::ReadShards(paths, dir, group, /*say_type=*/false);
 }
 
 KerasArray Decode(const json& w, const std::vector<uint8_t>& bytes, uint64_t* offset,
@@ -187,18 +147,11 @@ void Read(const std::string& path, KerasModelSource* out) {
 
 template <typename Fn>
 Status Guard(const std::string& path, Fn fn) {
-  try {
-    fn();
-    return Status::Ok();
-  } catch (const LayersError& e) {
-    return Errorf(path, ": ", e.what());
-  } catch (const json::parse_error& e) {
-    return Errorf(path, ": not valid JSON: ", e.what());
-  } catch (const json::exception& e) {
-    return Errorf(path, ": malformed field: ", e.what());
-  } catch (const std::bad_alloc&) {
-    return Errorf(path, ": out of memory while reading");
-  }
+  return convert_util::CatchToStatus(convert_util::Catches()
+                                         .Prefix(path + ": ")
+                                         .Json("not valid JSON: ", "malformed field: ")
+                                         .OutOfMemory("out of memory while reading"),
+                                     fn);
 }
 
 }  // namespace
