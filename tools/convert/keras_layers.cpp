@@ -112,6 +112,17 @@ std::string ActivationName(const Layer& l, const char* key) {
   Fail(l.Where(), ": custom activation ", v->dump(), " is not supported");
 }
 
+// 'padding' ("valid" or "same") as the attributes of a convolution or pooling op.
+void PaddingAttrs(const Layer& l, std::map<std::string, Attr>* attrs) {
+  const std::string padding = StrOf(l, "padding", "valid");
+  if (padding == "same")
+    (*attrs)["same"] = Attr::Ints({1});
+  else if (padding == "valid")
+    (*attrs)["padding"] = Attr::Ints({0, 0, 0, 0});
+  else
+    Fail(l.Where(), ": padding '", padding, "' is not supported (valid, same)");
+}
+
 void CheckChannelsLast(const Layer& l) {
   const std::string f = StrOf(l, "data_format", "channels_last");
   if (f != "channels_last")
@@ -436,13 +447,7 @@ void KerasConverter::LowerConv(const Layer& l) {
   const std::vector<int64_t> dl = TupleOf(l, "dilation_rate", {1, 1});
   if (IntOf(l, "groups", 1) != 1) Fail(l.Where(), ": grouped convolution is not supported");
   std::map<std::string, Attr> attrs = {{"stride", Attr::Ints(st)}, {"dilation", Attr::Ints(dl)}};
-  const std::string padding = StrOf(l, "padding", "valid");
-  if (padding == "same")
-    attrs["same"] = Attr::Ints({1});
-  else if (padding == "valid")
-    attrs["padding"] = Attr::Ints({0, 0, 0, 0});
-  else
-    Fail(l.Where(), ": padding '", padding, "' is not supported (valid, same)");
+  PaddingAttrs(l, &attrs);
   const int64_t C = xs[3], kh = ks[0], kw = ks[1];
   int32_t in = x;
   int64_t out_c;
@@ -563,13 +568,7 @@ void KerasConverter::LowerPool(const Layer& l) {
   const json* s = Optional(*l.config, "strides");
   const std::vector<int64_t> st = s ? TupleOf(l, "strides", {1, 1}) : pool;
   std::map<std::string, Attr> attrs = {{"kernel", Attr::Ints(pool)}, {"stride", Attr::Ints(st)}};
-  const std::string padding = StrOf(l, "padding", "valid");
-  if (padding == "same")
-    attrs["same"] = Attr::Ints({1});
-  else if (padding == "valid")
-    attrs["padding"] = Attr::Ints({0, 0, 0, 0});
-  else
-    Fail(l.Where(), ": padding '", padding, "' is not supported (valid, same)");
+  PaddingAttrs(l, &attrs);
   tensor_[l.name] =
       Op(l, l.cls == "MaxPooling2D" ? "max_pool2d" : "avg_pool2d", l.name, {x}, attrs);
 }
