@@ -126,7 +126,8 @@ int Dim(const fm::Shape& shape, int d, const char* fn) {
   return -1;
 }
 
-// Raw pixels are read in place: a large photo's decode buffer is given back when frames follow.
+// Raw pixels are read in place, so the decode buffer is idle while frames come: a large photo's
+// is given back.
 void ReleaseDecodeBuffer(fm::Image* image) {
   if (image->rgb.capacity() > (size_t(1) << 20)) *image = fm::Image();
 }
@@ -134,7 +135,6 @@ void ReleaseDecodeBuffer(fm::Image* image) {
 // Runs on `image`; with a timestamp (video) the tracker smooths and numbers the faces.
 const char* RunPipeline(fm_pipeline* p, const fm::ImageView& image,
                         const double* timestamp_ms = nullptr) {
-  if (image.pixels != p->image.rgb.data()) ReleaseDecodeBuffer(&p->image);
   // Video frames go through the tracker, which runs the detector on every detect_every-th frame.
   fm::Status s = timestamp_ms
                      ? p->tracker.Track(p->pipeline.get(), image, *timestamp_ms, &p->faces, &p->ids)
@@ -272,6 +272,7 @@ const char* fm_pipeline_run_pixels(fm_pipeline* pipeline, const uint8_t* pixels,
   return Guarded("fm_pipeline_run_pixels", [&]() -> const char* {
     fm::ImageView view;
     if (Failed(fm::ViewPixels(pixels, width, height, channels, stride, &view))) return nullptr;
+    ReleaseDecodeBuffer(&pipeline->image);
     return RunPipeline(pipeline, view);
   });
 }
@@ -286,6 +287,7 @@ const char* fm_pipeline_track_pixels(fm_pipeline* pipeline, const uint8_t* pixel
   return Guarded("fm_pipeline_track_pixels", [&]() -> const char* {
     fm::ImageView view;
     if (Failed(fm::ViewPixels(pixels, width, height, channels, stride, &view))) return nullptr;
+    ReleaseDecodeBuffer(&pipeline->image);
     return RunPipeline(pipeline, view, &timestamp_ms);
   });
 }
@@ -333,6 +335,7 @@ const char* fm_classifier_run_pixels(fm_classifier* classifier, const uint8_t* p
   return Guarded("fm_classifier_run_pixels", [&]() -> const char* {
     fm::ImageView view;
     if (Failed(fm::ViewPixels(pixels, width, height, channels, stride, &view))) return nullptr;
+    ReleaseDecodeBuffer(&classifier->image);
     return RunClassifier(classifier, view);
   });
 }

@@ -142,27 +142,6 @@ Status ViewPixels(const uint8_t* pixels, int width, int height, int channels, in
   return Status::Ok();
 }
 
-Status ImageFromPixels(const uint8_t* pixels, int width, int height, int channels, int stride,
-                       Image* out) {
-  out->width = out->height = 0;
-  out->rgb.clear();  // emptied, not freed: a camera's frames (one size) reuse the buffer
-  ImageView view;
-  FM_RETURN_IF_ERROR(ViewPixels(pixels, width, height, channels, stride, &view));
-  out->width = width;
-  out->height = height;
-  const size_t size = size_t(width) * size_t(height) * 3;
-  // ...but a big photo's buffer is given back when much smaller pictures follow.
-  if (out->rgb.capacity() > 2 * size + (size_t(1) << 20)) std::vector<uint8_t>().swap(out->rgb);
-  out->rgb.resize(size);
-  for (int y = 0; y < height; ++y) {
-    const uint8_t* row = view.Row(y);
-    uint8_t* dst = out->rgb.data() + size_t(y) * size_t(width) * 3;
-    for (int x = 0; x < width; ++x)
-      for (int c = 0; c < 3; ++c) dst[x * 3 + c] = row[x * channels + c];
-  }
-  return Status::Ok();
-}
-
 Image Downscale(const ImageView& src, int factor) {
   Image dst;
   Downscale(src, factor, &dst);

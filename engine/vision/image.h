@@ -60,12 +60,10 @@ bool TurboDecodeJpeg(const uint8_t* data, size_t size, int width, int height, Im
 // long as the caller's pixels are.
 Status ViewPixels(const uint8_t* pixels, int width, int height, int channels, int stride,
                   ImageView* out);
-// The same, copied into an Image (RGB), reusing its buffer.
-Status ImageFromPixels(const uint8_t* pixels, int width, int height, int channels, int stride,
-                       Image* out);
 
 // Box-filter downscale by an integer factor (each output pixel is the mean of factor x factor
-// source pixels; the right/bottom remainder is averaged over what exists).
+// source pixels; the right/bottom remainder is averaged over what exists). Factor 1 is a plain RGB
+// copy of the view.
 Image Downscale(const ImageView& src, int factor);
 // The same into `out`, reusing its pixel buffer (no allocation when it is large enough).
 void Downscale(const ImageView& src, int factor, Image* out);

@@ -180,6 +180,8 @@ Status Pipeline::Create(std::shared_ptr<const Graph> detector,
       return Errorf("classifier: output must be [1, ", p->labels_.size(), "] for labels '", labels,
                     "'");
     FM_RETURN_IF_ERROR(ReadNormalization(k, &p->cls_norm_).Prefix("classifier: "));
+    p->cls_norm_.pad = p->cls_norm_.offset[0];  // outside the photo: black
+    p->cls_norm_.grey = p->cls_c_ == 1;
     if (ParseFloats(Meta(k, "crop_margin", "1.3"), &v) && v[0] >= 0.5f && v[0] <= 4.f)
       p->crop_margin_ = v[0];
     // Top probability under which a label is shown as a guess (tools/train: chosen on validation).
@@ -329,10 +331,7 @@ Status Pipeline::Classify(const ImageView& image, const Detection& det, Face* fa
   float* in = classifier_->input(0);
   const Detection box = ClassifierBox(det);
   const Affine map = UprightCrop(box, cls_w_, cls_h_, crop_margin_);
-  Normalization norm = cls_norm_;
-  norm.pad = norm.offset[0];  // outside the photo: black
-  norm.grey = cls_c_ == 1;
-  WarpToTensor(image, map, cls_w_, cls_h_, norm, in);
+  WarpToTensor(image, map, cls_w_, cls_h_, cls_norm_, in);
   FM_RETURN_IF_ERROR(classifier_->Run());
   const float* probs = classifier_->output(0);
   face->probs.assign(probs, probs + labels_.size());

@@ -31,6 +31,10 @@ Status WholeImageClassifier::Load(std::shared_ptr<const Graph> graph, int thread
                   " labels");
   }
   FM_RETURN_IF_ERROR(ReadNormalization(*graph, &norm_).Prefix("classifier: "));
+  if (c_ == 1) {  // greyscale: luma; outside the picture black
+    norm_.grey = true;
+    norm_.pad = norm_.offset[0];
+  }
   RuntimeOptions ro;
   ro.threads = threads;
   return Runtime::Create(graph, ro, &runtime_).Prefix("classifier: ");
@@ -46,12 +50,7 @@ Status WholeImageClassifier::Run(const ImageView& image, std::vector<float>* pro
     src = small_;
   }
   const Affine map = CropMap(0, 0, float(src.width), float(src.height), w_, h_);
-  Normalization norm = norm_;
-  if (c_ == 1) {
-    norm.grey = true;
-    norm.pad = norm.offset[0];  // black
-  }
-  WarpToTensor(src, map, w_, h_, norm, runtime_->input(0));
+  WarpToTensor(src, map, w_, h_, norm_, runtime_->input(0));
   FM_RETURN_IF_ERROR(runtime_->Run());
   const float* out = runtime_->output(0);
   if (sigmoid_)
