@@ -16,6 +16,7 @@
 #include "common.h"
 #include "detect_data.h"
 #include "detect_loss.h"
+#include "detect_train.h"
 #include "graph_net.h"
 #include "model/graph_builder.h"
 #include "model/model_format.h"
@@ -285,6 +286,56 @@ TEST(TrainGraph, BlazeFaceFullRangeMatchesEngine) {
   Optimizer opt(net->Params(), OptimizerOptions());
   opt.Step(1e-4f);
   ExpectMatchesEngine(*net, x, 1e-4f);
+}
+
+// Seeds averaged ("model soup"): every differing constant is the mean, values all models share
+// (the kept zeros above all) stay bit for bit, and a graph of another shape is refused.
+TEST(TrainGraph, AverageGraphsIsTheMeanAndKeepsZeros) {
+  Graph a;
+  ASSERT_TRUE(ReadModelFile(std::string(FM_DEFAULT_MODEL_DIR) + "/blazeface-full.fmm", &a).ok());
+  std::vector<Graph> others(2, a);
+  Rng rng(11);
+  size_t changed = 0, zeros = 0;
+  for (size_t t = 0; t < a.tensors.size(); ++t)
+    for (size_t i = 0; i < a.tensors[t].data.size(); ++i) {
+      if (a.tensors[t].data[i] == 0.f || i % 3 == 0) continue;  // every third value stays put
+      others[0].tensors[t].data[i] += rng.Uniform() - 0.5f;
+      others[1].tensors[t].data[i] -= 2.f * rng.Uniform();
+      ++changed;
+    }
+  Graph avg = a;
+  ASSERT_TRUE(AverageGraphs(others, &avg).ok());
+  for (size_t t = 0; t < a.tensors.size(); ++t)
+    for (size_t i = 0; i < a.tensors[t].data.size(); ++i) {
+      const float x = a.tensors[t].data[i], y = others[0].tensors[t].data[i],
+                  z = others[1].tensors[t].data[i], got = avg.tensors[t].data[i];
+      if (x == y && y == z) {
+        ASSERT_EQ(got, x) << t << " " << i;
+        zeros += x == 0.f;
+      } else {
+        ASSERT_NEAR(got, (double(x) + y + z) / 3.0, 1e-6 * (1 + std::fabs(got))) << t << " " << i;
+      }
+    }
+  EXPECT_GT(changed, size_t(100000));
+  EXPECT_GT(zeros, size_t(100000));  // the full-range model's pruned 1x1 weights
+  EXPECT_EQ(avg.metadata["training"].rfind("average of 3: ", 0), 0u) << avg.metadata["training"];
+
+  std::vector<Graph> wrong(1, a);
+  for (fm::Tensor& t : wrong[0].tensors)
+    if (t.kind == TensorKind::kConstant && t.shape.size() == 1) {
+      t.shape[0] += 1;
+      t.data.push_back(0.f);
+      break;
+    }
+  Graph b = a;
+  const Status s = AverageGraphs(wrong, &b);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("differs in kind or shape"), std::string::npos) << s.message();
+  wrong[0] = a;
+  wrong[0].nodes.pop_back();
+  const Status s2 = AverageGraphs(wrong, &b);
+  ASSERT_FALSE(s2.ok());
+  EXPECT_NE(s2.message().find("not the same graph"), std::string::npos) << s2.message();
 }
 
 // ---- detection loss

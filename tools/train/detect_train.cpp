@@ -23,7 +23,8 @@ namespace fm::train {
 
 namespace {
 
-// The anchors the pipeline generates for this detector (engine/vision/pipeline.h ReadAnchorOptions).
+// The anchors the pipeline generates for this detector (engine/vision/pipeline.h
+// ReadAnchorOptions).
 Status DetectorAnchors(const Graph& g, std::vector<Anchor>* anchors, int* size) {
   const Shape& in = g.ShapeOf(g.inputs[0]);
   if (in.size() != 4 || in[1] != in[2] || in[3] != 3)
@@ -318,9 +319,56 @@ Status FitDetector(const DetectFitOptions& o) {
   return Status::Ok();
 }
 
+Status AverageGraphs(const std::vector<Graph>& others, Graph* model) {
+  for (size_t k = 0; k < others.size(); ++k) {
+    const Graph& g = others[k];
+    if (g.tensors.size() != model->tensors.size() || g.nodes.size() != model->nodes.size())
+      return Errorf("model ", k + 2, " is not the same graph as the first (", g.nodes.size(),
+                    " nodes and ", g.tensors.size(), " tensors against ", model->nodes.size(),
+                    " and ", model->tensors.size(), ")");
+    for (size_t n = 0; n < g.nodes.size(); ++n)
+      if (g.nodes[n].op != model->nodes[n].op || g.nodes[n].inputs != model->nodes[n].inputs)
+        return Errorf("model ", k + 2, ": node ", n, " (", g.nodes[n].op,
+                      ") differs from the first model's (", model->nodes[n].op, ")");
+    for (size_t t = 0; t < g.tensors.size(); ++t)
+      if (g.tensors[t].kind != model->tensors[t].kind ||
+          g.tensors[t].shape != model->tensors[t].shape ||
+          g.tensors[t].data.size() != model->tensors[t].data.size())
+        return Errorf("model ", k + 2, ": tensor ", t,
+                      " differs in kind or shape from the first "
+                      "model's");
+  }
+  const double n = double(others.size() + 1);
+  for (size_t t = 0; t < model->tensors.size(); ++t) {
+    std::vector<float>& d = model->tensors[t].data;
+    for (size_t i = 0; i < d.size(); ++i) {
+      double sum = d[i];
+      bool same = true;
+      for (const Graph& g : others) {
+        sum += double(g.tensors[t].data[i]);
+        same = same && g.tensors[t].data[i] == d[i];
+      }
+      if (!same) d[i] = float(sum / n);
+    }
+  }
+  std::string info = model->metadata["training"];
+  for (const Graph& g : others) {
+    auto it = g.metadata.find("training");
+    info += " + " + (it == g.metadata.end() ? std::string("?") : it->second);
+  }
+  model->metadata["training"] = "average of " + std::to_string(others.size() + 1) + ": " + info;
+  return Status::Ok();
+}
+
 Status RetuneDetector(const DetectFitOptions& o) {
   auto model = std::make_shared<Graph>();
   FM_RETURN_IF_ERROR(ReadModelFile(o.init, model.get()));
+  if (!o.average.empty()) {
+    std::vector<Graph> others(o.average.size());
+    for (size_t k = 0; k < others.size(); ++k)
+      FM_RETURN_IF_ERROR(ReadModelFile(o.average[k], &others[k]));
+    FM_RETURN_IF_ERROR(AverageGraphs(others, model.get()));
+  }
   auto reference = std::make_shared<Graph>();
   FM_RETURN_IF_ERROR(ReadModelFile(o.reference, reference.get()));
   std::vector<Scene> fit, val;

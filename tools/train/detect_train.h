@@ -10,7 +10,9 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
+#include "model/graph.h"
 #include "optimizer.h"
 #include "status.h"
 
@@ -26,7 +28,10 @@ struct DetectFitOptions {
   std::string faces;
   int paste_faces = 800;  // how many of them
   std::string out;        // written .fmm
-  std::string log_json;   // optional: loss history and the threshold sweep
+  // --retune --average B.fmm ...: retune the uniform average of the weights of init and these
+  // (detectors fine-tuned from the same start with other seeds: a "model soup").
+  std::vector<std::string> average;
+  std::string log_json;  // optional: loss history and the threshold sweep
   int steps = 3000;
   int batch = 16;
   float warmup = 100;  // steps
@@ -42,8 +47,15 @@ struct DetectFitOptions {
 Status FitDetector(const DetectFitOptions& options);
 
 // Only the last part of FitDetector: chooses the thresholds of an already trained detector
-// (options.init) on the held-out train photos and writes it with them to options.out.
+// (options.init, or the average of it and options.average) on the held-out train photos and
+// writes it with them to options.out.
 Status RetuneDetector(const DetectFitOptions& options);
+
+// The uniform average of the constants of `model` and `others` (graphs that differ only in their
+// constants' values, e.g. one detector fine-tuned with several seeds), written into `model`.
+// Values equal in every model stay bit for bit (zeros stay zeros: sparsity is kept); metadata
+// "training" lists every model's. Errors if a graph differs in ops, wiring or shapes.
+Status AverageGraphs(const std::vector<Graph>& others, Graph* model);
 
 // Writes a PNG grid of `count` augmented training views with their faces drawn (green: a face to
 // learn, red: an ignore region): what the trainer sees.

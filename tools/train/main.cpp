@@ -17,6 +17,8 @@
 //                  (--faces: paste faces from there into views; off by default, model/README.md)
 //   fm_train detector --preview views.png   (16 augmented views with their faces drawn)
 //   fm_train detector --retune --init trained.fmm --out out.fmm   (thresholds only)
+//   fm_train detector --retune --init a.fmm --average b.fmm [--average c.fmm] --out soup.fmm
+//                  (the thresholds of the uniform average of the weights of a, b, c, ...)
 //   (--min-tile T: the pipeline tiling the thresholds are chosen for; default the pipeline's)
 // Common: --threads N (default 2; OpenBLAS is kept single-threaded, the trainer splits batches).
 #include <cblas.h>
@@ -88,6 +90,8 @@ int Detector(int argc, char** argv) {
       o.reference = v;
     else if (a == "--scenes")
       o.scenes = v;
+    else if (a == "--average")
+      o.average.push_back(v);
     else if (a == "--faces")
       o.faces = v;
     else if (a == "--paste-faces")
