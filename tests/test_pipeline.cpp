@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 
 #include "api/facemask.h"
 #include "api/results_json.h"
@@ -368,6 +369,66 @@ TEST(Pipeline, VideoRunsTheDetectorWhenPredictionIsUnsafe) {
   EXPECT_GT(ids[0], 3);  // the old tracks are gone
   EXPECT_FALSE(tracker.SetDetectEvery(0).ok());
   EXPECT_FALSE(tracker.SetDetectEvery(kMaxDetectEvery + 1).ok());
+}
+
+// The classifier takes turns (detect_every 2): detector frames classify only new faces, each
+// predicted frame about faces x 2 / classify_every of them (longest-unclassified first), and no
+// face waits classify_every frames or more; a face skipped keeps its track's probabilities. When
+// frames come too slowly to predict, the detector frames classify every classify_every-th frame.
+TEST(Pipeline, VideoClassifierTakesTurns) {
+  auto det = std::make_shared<Graph>(), cls = std::make_shared<Graph>();
+  ASSERT_TRUE(ReadModelFile(kModels + "/blazeface-full.fmm", det.get()).ok());
+  ASSERT_TRUE(ReadModelFile(kModels + "/classifier.fmm", cls.get()).ok());
+  std::unique_ptr<Pipeline> p;
+  ASSERT_TRUE(Pipeline::Create(det, cls, {}, &p).ok());
+  Image photo;
+  ASSERT_TRUE(DecodeImageFile(kFixtures + "/three_faces_1mask_1nomask_1chin.jpg", &photo).ok());
+  for (int every : {1, 2, 4}) {
+    for (double step_ms : {33.0, 300.0}) {
+      Tracker tracker;
+      ASSERT_TRUE(tracker.SetClassifyEvery(every).ok());
+      EXPECT_EQ(tracker.classify_every(), every);
+      std::vector<Face> faces;
+      std::vector<int> ids;
+      std::map<int, int> last;  // id -> frame of its last classification
+      int total = 0;
+      const int kFrames = 24;
+      for (int i = 0; i < kFrames; ++i) {
+        ASSERT_TRUE(tracker.Track(p.get(), photo, i * step_ms, &faces, &ids).ok());
+        ASSERT_EQ(faces.size(), 3u);
+        const std::vector<char>& c = tracker.last_frame_classified();
+        ASSERT_EQ(c.size(), 3u);
+        int now = 0;
+        for (size_t k = 0; k < 3; ++k) {
+          ASSERT_FALSE(faces[k].probs.empty()) << i;
+          if (c[k]) {
+            ++now;
+            last[ids[k]] = i;
+          }
+          ASSERT_TRUE(last.count(ids[k])) << "face " << ids[k] << " never classified";
+          EXPECT_LT(i - last[ids[k]], every) << "every " << every << ", frame " << i;
+        }
+        total += now;
+        const bool predicted = !tracker.last_frame_detected();
+        if (i == 0) {
+          EXPECT_EQ(now, 3);  // new faces
+        } else if (step_ms < 100 && !predicted && every >= 2) {
+          EXPECT_EQ(now, 0) << "detector frame " << i << ", every " << every;
+        } else if (step_ms < 100 && predicted) {
+          // 3 faces x 2 / every per predicted frame, the fraction carried over.
+          EXPECT_LE(now, every <= 2 ? 3 : 2) << i;
+          EXPECT_GE(now, every <= 2 ? 3 : 1) << i;
+        }
+      }
+      // Over the video: every face about once per `every` frames (all on every frame for 1).
+      const int expected = 3 + 3 * (kFrames - 1) / every;
+      EXPECT_NEAR(total, expected, 3) << "every " << every << ", step " << step_ms;
+    }
+  }
+  Tracker tracker;
+  EXPECT_EQ(tracker.classify_every(), kDefaultClassifyEvery);
+  EXPECT_FALSE(tracker.SetClassifyEvery(0).ok());
+  EXPECT_FALSE(tracker.SetClassifyEvery(kMaxClassifyEvery + 1).ok());
 }
 
 // anchor_strides metadata is counted against the output's rows before any anchor is made:

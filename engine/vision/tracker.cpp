@@ -28,6 +28,7 @@ void Tracker::Reset() {
   tracks_.clear();
   has_detected_ = last_detected_ = false;
   frames_since_detect_ = 0;
+  classify_credit_ = 0;
 }
 
 Status Tracker::SetDetectEvery(int n) {
@@ -35,6 +36,14 @@ Status Tracker::SetDetectEvery(int n) {
     return Errorf("detect_every must be 1..", kMaxDetectEvery,
                   " (1 = the detector on every frame), got ", n);
   options_.detect_every = n;
+  return Status::Ok();
+}
+
+Status Tracker::SetClassifyEvery(int n) {
+  if (n < 1 || n > kMaxClassifyEvery)
+    return Errorf("classify_every must be 1..", kMaxClassifyEvery,
+                  " (frames between two classifications of a face), got ", n);
+  options_.classify_every = n;
   return Status::Ok();
 }
 
@@ -73,10 +82,9 @@ void Tracker::Apply(double t, bool measured, std::vector<Face>* faces, std::vect
   ids->resize(faces->size());
   for (size_t f = 0; f < faces->size(); ++f) {
     Face& face = (*faces)[f];
-    const double classified_ms = classified_[f] ? t : -1e300;
     if (match_[f] < 0) {
       const Detection still{};  // no motion measured yet
-      tracks_.push_back({next_id_++, face, t, face.det, still, t, classified_ms, false});
+      tracks_.push_back({next_id_++, face, t, face.det, still, t, frame_, false});
       (*ids)[f] = tracks_.back().id;
       continue;
     }
@@ -115,21 +123,61 @@ void Tracker::Apply(double t, bool measured, std::vector<Face>* faces, std::vect
     MarkConfidence(unsure_below_, &face);
     tr.face = face;
     tr.last_seen_ms = t;
-    if (classified_[f]) tr.classified_ms = classified_ms;
+    if (classified_[f]) tr.classified_frame = frame_;
     (*ids)[f] = tr.id;
   }
-  last_frame_ms_ = t;
 }
 
 void Tracker::Update(double t, std::vector<Face>* faces, std::vector<int>* ids) {
+  ++frame_;
   Forget(t);
   Match(*faces);
   classified_.assign(faces->size(), 1);
   Apply(t, /*measured=*/true, faces, ids);
 }
 
+// A predicted frame's share of the classifications: faces x detect_every / classify_every per
+// detection cycle, spread over its detect_every - 1 predicted frames (the fraction carried over),
+// the faces classified longest ago first; a face without probabilities, or due, always. (So with
+// detect_every 2 an odd classify_every acts as the even number below it.)
+Status Tracker::ClassifyInTurn(Pipeline* pipeline, const ImageView& image,
+                               std::vector<Face>* faces) {
+  const size_t n = faces->size();
+  classified_.assign(n, 0);
+  classify_credit_ += double(n) * double(options_.detect_every) /
+                      (double(options_.detect_every - 1) * double(options_.classify_every));
+  size_t budget = size_t(classify_credit_);
+  classify_credit_ -= double(budget);
+  due_.clear();
+  for (size_t i = 0; i < n; ++i)
+    due_.push_back({tracks_[size_t(match_[i])].classified_frame, int(i)});
+  std::stable_sort(due_.begin(), due_.end(),
+                   [](const std::pair<int64_t, int>& a, const std::pair<int64_t, int>& b) {
+                     return a.first < b.first;
+                   });
+  for (const auto& d : due_) {
+    const FaceTrack& tr = tracks_[size_t(match_[size_t(d.second)])];
+    Face& face = (*faces)[size_t(d.second)];
+    // Due: it would wait classify_every frames by the next frame (a detector frame, with
+    // detect_every 2), which should not have to classify it.
+    const bool due = tr.face.probs.empty() || frame_ + 1 - d.first >= options_.classify_every;
+    if (budget == 0 && !due) {  // keeps its probabilities until its turn
+      face.probs = tr.face.probs;
+      face.label = tr.face.label;
+      continue;
+    }
+    budget -= budget > 0 ? 1 : 0;
+    const Detection box = face.det;
+    FM_RETURN_IF_ERROR(pipeline->Classify(image, box, &face));
+    classified_[size_t(d.second)] = 1;
+  }
+  if (n == 0) classify_credit_ = 0;
+  return Status::Ok();
+}
+
 Status Tracker::Track(Pipeline* pipeline, const ImageView& image, double t,
                       std::vector<Face>* faces, std::vector<int>* ids) {
+  ++frame_;
   Forget(t);
   unsure_below_ = pipeline->unsure_below();
   const bool detect = options_.detect_every <= 1 || !has_detected_ ||
@@ -145,11 +193,10 @@ Status Tracker::Track(Pipeline* pipeline, const ImageView& image, double t,
     for (size_t i = 0; i < faces->size(); ++i) {
       Face& face = (*faces)[i];
       const int k = match_[i];
-      // Taking turns: a face the classifier saw on the previous (predicted) frame keeps those
-      // probabilities.
-      if (options_.detect_every > 1 && !last_detected_ && k >= 0 &&
-          !tracks_[size_t(k)].face.probs.empty() &&
-          tracks_[size_t(k)].classified_ms == last_frame_ms_) {
+      // Taking turns: a face the classifier saw less than classify_every frames ago keeps those
+      // probabilities (the predicted frames classify).
+      if (options_.detect_every > 1 && k >= 0 && !tracks_[size_t(k)].face.probs.empty() &&
+          frame_ - tracks_[size_t(k)].classified_frame < options_.classify_every) {
         face.probs = tracks_[size_t(k)].face.probs;
         face.label = tracks_[size_t(k)].face.label;
         classified_[i] = 0;
@@ -193,12 +240,12 @@ Status Tracker::Track(Pipeline* pipeline, const ImageView& image, double t,
     d.x1 = std::min(w, d.x1);
     d.y1 = std::min(h, d.y1);
     if (!(d.x1 - d.x0 >= 2.f && d.y1 - d.y0 >= 2.f)) continue;  // moved out of the picture
-    FM_RETURN_IF_ERROR(pipeline->Classify(image, d, &(*faces)[n]));
+    (*faces)[n].det = d;
     match_[n++] = o.second;
   }
   faces->resize(n);
   match_.resize(n);
-  classified_.assign(n, 1);
+  FM_RETURN_IF_ERROR(ClassifyInTurn(pipeline, image, faces));
   Apply(t, /*measured=*/false, faces, ids);
   ++frames_since_detect_;
   last_detected_ = false;

@@ -6,11 +6,13 @@
 // Track() runs a whole video frame through a Pipeline and can skip the detector: it runs on every
 // detect_every-th frame only; on the frames between, each face of the last detection is moved by
 // its measured motion (constant velocity of the detector's boxes and keypoints) and classified at
-// that predicted place. With detect_every > 1 the classifier then also takes turns: on detector
-// frames only new faces are classified (the others were classified on the frame before), so no
-// frame pays for both models in full.
+// that predicted place. With detect_every > 1 the classifier then also takes turns: each face is
+// classified every classify_every-th frame (new faces at once), on the predicted frames, the
+// longest-unclassified first, so that detector frames classify only new faces and no frame pays
+// for both models in full.
 #pragma once
 
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -20,6 +22,10 @@ namespace fm {
 
 constexpr int kDefaultDetectEvery = 2;  // measured in tools/bench-browser (README "Numbers")
 constexpr int kMaxDetectEvery = 30;
+// Frames between two classifications of a tracked face (with detect_every > 1): 2 = on every
+// predicted frame. Measured in tools/bench-browser (README "Numbers").
+constexpr int kDefaultClassifyEvery = 2;
+constexpr int kMaxClassifyEvery = 30;
 
 struct TrackerOptions {
   float min_iou = 0.3f;  // to continue a track
@@ -28,6 +34,10 @@ struct TrackerOptions {
   float switch_margin = 0.15f;  // a new label must lead the current one by this much
   float forget_after_ms = 600.f;
   int detect_every = kDefaultDetectEvery;  // Track(): 1 = the detector runs on every frame
+  // Track() with detect_every > 1: a tracked face goes through the classifier at least every
+  // classify_every-th frame (>= 1); about faces x detect_every / classify_every of them per
+  // predicted frame, new faces at once.
+  int classify_every = kDefaultClassifyEvery;
   float max_predict_ms = 250.f;  // Track() runs the detector when its last run is older than this
 };
 
@@ -47,7 +57,12 @@ class Tracker {
   // 1..kMaxDetectEvery; anything else is refused.
   Status SetDetectEvery(int n);
   int detect_every() const { return options_.detect_every; }
+  // 1..kMaxClassifyEvery; anything else is refused.
+  Status SetClassifyEvery(int n);
+  int classify_every() const { return options_.classify_every; }
   bool last_frame_detected() const { return last_detected_; }  // did the last Track() detect
+  // Per face of the last Track() / Update(): did it go through the classifier on that frame.
+  const std::vector<char>& last_frame_classified() const { return classified_; }
 
  private:
   struct FaceTrack {
@@ -57,7 +72,7 @@ class Tracker {
     Detection measured;  // the detector's last box for this face, unsmoothed
     Detection velocity;  // of measured's coordinates, per ms (score unused)
     double measured_ms;
-    double classified_ms;  // the last frame its crop went through the classifier
+    int64_t classified_frame;  // the last frame its crop went through the classifier
     bool has_velocity;
   };
   void Forget(double t);
@@ -65,6 +80,9 @@ class Tracker {
   // Smooths `faces` into their tracks (match_) and starts new tracks; `measured`: the boxes come
   // from the detector (they update the motion), else from Predict.
   void Apply(double t, bool measured, std::vector<Face>* faces, std::vector<int>* ids);
+  // On a predicted frame (faces' boxes set, match_ filled): classifies this frame's share of the
+  // faces (see classify_every) and gives the others their track's probabilities.
+  Status ClassifyInTurn(Pipeline* pipeline, const ImageView& image, std::vector<Face>* faces);
 
   TrackerOptions options_;
   std::vector<FaceTrack> tracks_;
@@ -73,11 +91,14 @@ class Tracker {
   std::vector<char> classified_;              // reused: did this frame classify face i
   std::vector<Detection> detections_;         // reused by Track
   std::vector<std::pair<float, int>> order_;  // reused by Track: (left-to-right key, track)
+  std::vector<std::pair<int64_t, int>> due_;  // reused by Track: (last classified, face)
   float unsure_below_ = kDefaultUnsureBelow;  // the pipeline's, from the last Track()
   int next_id_ = 1;
+  int64_t frame_ = 0;           // frames seen (Track and Update)
+  double classify_credit_ = 0;  // classifications owed to the predicted frames, fractional part
   int frames_since_detect_ = 0;
   int width_ = 0, height_ = 0;  // of the last detected frame
-  double last_detect_ms_ = 0, last_frame_ms_ = 0;
+  double last_detect_ms_ = 0;
   bool has_detected_ = false, last_detected_ = false;
 };
 
