@@ -256,15 +256,20 @@ test('camera: fake webcam gives boxes (and labels), FPS and ms per frame are sho
   const lastResult = await page.evaluate(() => window.facemaskPage.camera.lastResult);
   if (frame.faces.some((f) => f.label)) {  // with the classifier: the same labels as the CLI
     // A video frame (640x480, through YUV) is not the JPEG: a face the CLI itself is unsure of
-    // (top probability < 0.8) may go either way; every face it is sure of must agree. Faces are
-    // paired left to right (the frame is the photo scaled, so the order is the same).
+    // (top probability < 0.8) may go either way; a face it is sure of must get the same label, or
+    // be marked unsure on the camera (doubt is allowed, a sure contradiction is not), and at
+    // least two must agree. Faces are paired left to right (the frame is the photo scaled, so the
+    // order is the same).
     const byX = (faces) => [...faces].sort((a, b) => (a.box[0] + a.box[2]) - (b.box[0] + b.box[2]));
     const cli = byX(frame.faces), cam = byX(lastResult.faces);
     const sure = cli.map((f, i) => i).filter((i) => Math.max(...Object.values(cli[i].probs)) >= 0.8);
     assert(sure.length >= 2, `the CLI is sure of only ${sure.length} faces: ${labelsOf(frame)}`);
     const differ = sure.filter((i) => cam[i].label !== cli[i].label);
-    assert(differ.length === 0, `camera labels ${labelsOf(lastResult)}, CLI ${labelsOf(frame)}; ` +
-      `faces the CLI is sure of that differ: ${differ.map((i) => `#${i} ${cam[i].label} vs ${cli[i].label}`).join(', ')}`);
+    const contradicted = differ.filter((i) => cam[i].confident !== false);
+    assert(contradicted.length === 0 && sure.length - differ.length >= 2,
+      `camera labels ${labelsOf(lastResult)}, CLI ${labelsOf(frame)}; faces the CLI is sure of that differ: ` +
+      differ.map((i) => `#${i} ${cam[i].label}${cam[i].confident === false ? ' (unsure)' : ''} vs ${cli[i].label}`).join(', '));
+    if (differ.length) log(`camera: the CLI's sure ${differ.map((i) => cli[i].label).join(', ')} is unsure on the camera (${differ.map((i) => cam[i].label).join(', ')})`);
     assert(/masked|without|incorrectly/.test(last.summary), `no labels in the camera summary: ${last.summary}`);
   }
   const ids = lastResult.faces.map((f) => f.id);
