@@ -9,7 +9,7 @@
 // the same inputs:
 //   ours (wasm SIMD, 1 thread; raw model API), ours-dense (the same with XNNPACK's sparse path
 //   off), tfjs-backend-wasm (SIMD, 1 thread), tfjs CPU and onnxruntime-web (wasm SIMD, 1 thread)
-//   on BlazeFace short (128), full (192) and our classifier (64; tfjs runs its export);
+//   on BlazeFace short (128), full (192) and our classifier (its input size; tfjs runs its export);
 //   and our pipeline on a 640x480 frame with 5 faces: a photo, and video frames with the engine's
 //   default detect_every and with the detector on every frame (per-frame median, p90 and mean).
 // Then, when build/web has the threads build, a second page load (?threads=N, default 2) runs ours
@@ -66,7 +66,7 @@ const ALL_MODELS = [
   { name: 'full', label: 'blazeface-full', size: 192, fmm: '/models/blazeface-full.fmm', json: '/tfjs-models/facemesh-detection-full.json',
     tfjs: '/tfjs-models/facemesh-detection-full.', onnx: '/export/blazeface-full.onnx', output: 'Identity' },
   // Our classifier has no tfjs original: tfjs runs its export.
-  { name: 'classifier', label: 'classifier', size: 64, fmm: '/models/classifier.fmm', json: '/export/classifier-tfjs/model.json',
+  { name: 'classifier', label: 'classifier', size: 0 /* from the model */, fmm: '/models/classifier.fmm', json: '/export/classifier-tfjs/model.json',
     tfjs: '/export/classifier-tfjs/', onnx: '/export/classifier.onnx', output: 'probs', exportTfjs: true },
 ];
 const MODELS = ALL_MODELS.filter((m) => fs.existsSync(path.join(MODEL_DIR, path.basename(m.fmm))));
@@ -202,6 +202,13 @@ async function main() {
   }
   const haveClassifier = fs.existsSync(path.join(MODEL_DIR, 'classifier.fmm'));
   exportModels();
+  // The classifier's input side comes from the model (its tfjs export's signature), not a constant.
+  for (const m of MODELS.filter((x) => x.exportTfjs)) {
+    const sig = JSON.parse(fs.readFileSync(path.join(EXPORT, 'classifier-tfjs', 'model.json'), 'utf8')).signature;
+    const dims = Object.values(sig.inputs)[0].tensorShape.dim.map((d) => Number(d.size));
+    if (dims.length !== 4 || dims[1] !== dims[2] || !(dims[1] > 0)) throw new Error(`classifier input shape ${dims}`);
+    m.size = dims[1];
+  }
   log(`exported ${MODELS.map((m) => m.label).join(', ')} with ${path.relative(ROOT, CLI)} export into ${path.relative(ROOT, EXPORT)}/`);
   const cliLabels = makeFrame();
   const cliFaces = cliLabels ? cliLabels.split(',').length : 0;
