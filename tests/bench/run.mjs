@@ -204,7 +204,7 @@ async function main() {
   exportModels();
   // The classifier's input side comes from the model (its tfjs export's signature), not a constant.
   for (const m of MODELS.filter((x) => x.exportTfjs)) {
-    const sig = JSON.parse(fs.readFileSync(path.join(EXPORT, 'classifier-tfjs', 'model.json'), 'utf8')).signature;
+    const sig = JSON.parse(fs.readFileSync(path.join(EXPORT, path.relative('/export', m.json)), 'utf8')).signature;
     const dims = Object.values(sig.inputs)[0].tensorShape.dim.map((d) => Number(d.size));
     if (dims.length !== 4 || dims[1] !== dims[2] || !(dims[1] > 0)) throw new Error(`classifier input shape ${dims}`);
     m.size = dims[1];

@@ -335,8 +335,7 @@ Status AverageGraphs(const std::vector<Graph>& others, Graph* model) {
           g.tensors[t].shape != model->tensors[t].shape ||
           g.tensors[t].data.size() != model->tensors[t].data.size())
         return Errorf("model ", k + 2, ": tensor ", t,
-                      " differs in kind or shape from the first "
-                      "model's");
+                      " differs in kind or shape from the first model's");
   }
   const double n = double(others.size() + 1);
   for (size_t t = 0; t < model->tensors.size(); ++t) {
