@@ -6,9 +6,11 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <set>
 
 #include "model/graph_builder.h"
 #include "model/model_format.h"
+#include "rng.h"
 #include "test_models.h"
 #include "test_util.h"
 
@@ -29,6 +31,50 @@ std::string LoadError(const std::vector<uint8_t>& bytes) {
   Graph g;
   Status s = ReadModel(bytes.data(), bytes.size(), &g);
   return s.ok() ? "" : s.message();
+}
+
+// Every truncation of `good` is refused; every single-bit flip at `positions` is refused with a
+// message starting with `prefix`, or read as another valid model: never a crash or an
+// out-of-bounds read (ASan).
+void ExpectCutsRefusedAndFlipsSafe(const std::vector<uint8_t>& good,
+                                   const std::vector<size_t>& positions,
+                                   const std::string& prefix) {
+  for (size_t n = 0; n < good.size(); ++n) {
+    const std::vector<uint8_t> cut(good.begin(), good.begin() + long(n));
+    EXPECT_FALSE(LoadError(cut).empty()) << "truncated to " << n << " bytes was accepted";
+  }
+  for (size_t i : positions) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::vector<uint8_t> b = good;
+      b[i] ^= uint8_t(1 << bit);
+      const std::string err = LoadError(b);
+      EXPECT_TRUE(err.empty() || err.rfind(prefix, 0) == 0) << err;
+    }
+  }
+}
+
+std::vector<uint8_t> ReadFileBytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+// Fuzz seeds: each small, valid, and what this code writes today (FM_WRITE_FUZZ_SEEDS=1 rewrites
+// them in DIR).
+void ExpectSeedsCurrent(const std::string& dir,
+                        const std::vector<std::pair<std::string, std::vector<uint8_t>>>& seeds) {
+  const char* write = std::getenv("FM_WRITE_FUZZ_SEEDS");
+  for (const auto& [name, bytes] : seeds) {
+    EXPECT_LT(bytes.size(), 8192u);
+    Graph g;
+    const Status s = ReadModel(bytes.data(), bytes.size(), &g);
+    EXPECT_TRUE(s.ok()) << name << ": " << s.message();
+    if (write && std::string(write) == "1") {
+      std::ofstream(dir + name, std::ios::binary)
+          .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    }
+    EXPECT_TRUE(ReadFileBytes(dir + name) == bytes)
+        << dir << name << " is not what this writer makes (FM_WRITE_FUZZ_SEEDS=1 rewrites it)";
+  }
 }
 
 // Byte offset of the first record that starts with the string `name` (u32 length + bytes).
@@ -263,11 +309,6 @@ Record FindRecord(const std::vector<uint8_t>& bytes, const std::string& name) {
   return r;
 }
 
-std::vector<uint8_t> ReadFileBytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
 uint64_t Fnv1a(const std::vector<uint8_t>& bytes) {
   uint64_t h = 0xcbf29ce484222325ull;
   for (uint8_t b : bytes) h = (h ^ b) * 0x100000001b3ull;
@@ -418,8 +459,8 @@ TEST(ModelFormat, SparseFp16CorruptionsAreRefused) {
     std::string expect;
   };
   const std::vector<Case> cases = {
-      {"unknown kind", [&](auto& b) { b[rec.kind] = 4; },
-       "unknown storage kind 4 at byte " + std::to_string(rec.kind)},
+      {"unknown kind", [&](auto& b) { b[rec.kind] = 6; },
+       "unknown storage kind 6 at byte " + std::to_string(rec.kind)},
       {"non-zero count > elements", [&](auto& b) { PutU32(b, rec.nonzeros, 11); },
        "non-zero count 11 at byte " + std::to_string(rec.nonzeros) +
            " exceeds the 10 elements of shape [10]"},
@@ -466,21 +507,9 @@ TEST(ModelFormat, SparseFp16CorruptionsAreRefused) {
   }
   // Every truncation, and every single-bit flip of the blob: refused with a message or (a flipped
   // value bit) read as another valid value; never a crash or an out-of-bounds read.
-  for (size_t n = 0; n < good.size(); ++n) {
-    const std::vector<uint8_t> cut(good.begin(), good.begin() + long(n));
-    EXPECT_FALSE(LoadError(cut).empty()) << "truncated to " << n << " bytes was accepted";
-  }
-  for (size_t i = rec.blob; i < good.size(); ++i) {
-    for (int bit = 0; bit < 8; ++bit) {
-      std::vector<uint8_t> b = good;
-      b[i] ^= uint8_t(1 << bit);
-      Graph g;
-      const Status s = ReadModel(b.data(), b.size(), &g);
-      if (!s.ok()) {
-        EXPECT_EQ(s.message().rfind("model: tensor 1 ('w/sparse')", 0), 0u) << s.message();
-      }
-    }
-  }
+  std::vector<size_t> flip;
+  for (size_t i = rec.blob; i < good.size(); ++i) flip.push_back(i);
+  ExpectCutsRefusedAndFlipsSafe(good, flip, "model: tensor 1 ('w/sparse')");
 }
 
 // The committed detectors are written with kind 3 where it is shorter. Written back densely they
@@ -547,19 +576,228 @@ TEST(ModelFormat, SparseFuzzSeedsAreCurrent) {
       sparse_in_cnn += seeds[1].second[FindName(seeds[1].second, t.name)] == 3;
   EXPECT_GE(sparse_in_cnn, 4);
   EXPECT_EQ(seeds[0].second[FindRecord(seeds[0].second, kSparseName).kind], 3);
-  for (const auto& [name, bytes] : seeds) {
-    EXPECT_LT(bytes.size(), 8192u);
-    Graph g;
-    const Status s = ReadModel(bytes.data(), bytes.size(), &g);
-    EXPECT_TRUE(s.ok()) << name << ": " << s.message();
-    const char* write = std::getenv("FM_WRITE_FUZZ_SEEDS");
-    if (write && std::string(write) == "1") {
-      std::ofstream(dir + name, std::ios::binary)
-          .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  ExpectSeedsCurrent(dir, seeds);
+}
+
+// ---- int8 constants (storage kinds 4 and 5) ----
+
+const char kInt8Name[] = "w/int8";
+
+// x [1, in] -> fully_connected with weights [out, in] stored as int8 along `axis`.
+Graph Int8FcGraph(int64_t out, int64_t in, const std::vector<float>& w, int axis) {
+  GraphBuilder b;
+  const int32_t x = b.Input("x", {1, in});
+  const int32_t wt = b.Constant(kInt8Name, {out, in}, w);
+  Graph g;
+  const Status s = b.Finish({b.Op("fully_connected", "fc", {x, wt})}, &g);
+  EXPECT_TRUE(s.ok()) << s.message();
+  g.tensors[size_t(wt)].int8_axis = axis;
+  return g;
+}
+
+// Where the fields of a rank-2 int8 constant's record and its blob are in the file.
+struct Int8Record {
+  size_t kind, offset, length, axis, nonzeros, blob;
+};
+Int8Record FindInt8Record(const std::vector<uint8_t>& bytes, const std::string& name) {
+  Int8Record r;
+  r.kind = FindName(bytes, name);
+  r.offset = r.kind + 2 + 8;  // kind, rank, two dimensions
+  r.length = r.offset + 8;
+  r.axis = r.length + 8;
+  r.nonzeros = r.axis + 1;
+  r.blob = size_t(GetU64(bytes, 40) + GetU64(bytes, r.offset));
+  return r;
+}
+
+// The documented example: [[0.5, -1, 0.25], [0, 0, 0]] along axis 0 -> scales 1/127 and 1 (an
+// all-zero row), q = [64, -127, 32, 0, 0, 0] (63.5 rounds to even), stored sparse (12 bytes
+// against 14 dense).
+Graph Int8Example() {
+  return Int8FcGraph(2, 3, {0.5f, -1.f, 0.25f, 0.f, 0.f, 0.f}, 0);
+}
+
+TEST(ModelFormat, Int8LayoutIsAsDocumented) {
+  std::vector<uint8_t> bytes;
+  ASSERT_TRUE(WriteModel(Int8Example(), &bytes).ok());
+  const Int8Record rec = FindInt8Record(bytes, kInt8Name);
+  EXPECT_EQ(bytes[rec.kind], 5);
+  EXPECT_EQ(GetU64(bytes, rec.length), 12u);
+  EXPECT_EQ(bytes[rec.axis], 0);
+  EXPECT_EQ(GetU32(bytes, rec.nonzeros), 3u);
+  std::vector<uint8_t> expect(8);
+  const float s0 = 1.f / 127.f, s1 = 1.f;
+  std::memcpy(&expect[0], &s0, 4);
+  std::memcpy(&expect[4], &s1, 4);
+  for (uint8_t v : {0x07, 64, 0x81, 32}) expect.push_back(v);
+  EXPECT_EQ(
+      std::vector<uint8_t>(bytes.begin() + long(rec.blob), bytes.begin() + long(rec.blob) + 12),
+      expect);
+  Graph back;
+  const Status s = ReadModel(bytes.data(), bytes.size(), &back);
+  ASSERT_TRUE(s.ok()) << s.message();
+  const Tensor& t = back.tensors[size_t(back.FindTensor(kInt8Name))];
+  EXPECT_EQ(t.data, (std::vector<float>{64 * s0, -127 * s0, 32 * s0, 0.f, 0.f, 0.f}));
+  EXPECT_EQ(t.int8_axis, 0);
+  EXPECT_EQ(t.int8_scales, (std::vector<float>{s0, s1}));
+  EXPECT_FALSE(t.store_fp16);
+}
+
+TEST(ModelFormat, Int8RoundTripIsWithinHalfAStepAndStable) {
+  Rng rng(11);
+  for (auto [out, in] : {std::pair<int64_t, int64_t>{1, 1}, {3, 7}, {16, 9}, {5, 64}}) {
+    for (int axis : {0, 1}) {
+      for (int zero_percent : {0, 50, 90, 100}) {
+        SCOPED_TRACE(std::to_string(out) + "x" + std::to_string(in) + " axis " +
+                     std::to_string(axis) + ", " + std::to_string(zero_percent) + "% zeros");
+        // Channels of very different magnitudes, as real weights have.
+        const int64_t channels = axis == 0 ? out : in;
+        std::vector<float> mag(static_cast<size_t>(channels));
+        for (float& m : mag) m = std::ldexp(1.f, rng.Int(-12, 3));
+        std::vector<float> w(static_cast<size_t>(out * in));
+        for (int64_t i = 0; i < out * in; ++i) {
+          const int64_t c = axis == 0 ? i / in : i % in;
+          w[size_t(i)] = rng.Chance(zero_percent) ? 0.f : rng.Uniform(-1.f, 1.f) * mag[size_t(c)];
+        }
+        const Graph g = Int8FcGraph(out, in, w, axis);
+        std::vector<uint8_t> bytes;
+        const Status ws = WriteModel(g, &bytes);
+        ASSERT_TRUE(ws.ok()) << ws.message();
+        Graph back;
+        const Status rs = ReadModel(bytes.data(), bytes.size(), &back);
+        ASSERT_TRUE(rs.ok()) << rs.message();
+        const Tensor& t = back.tensors[size_t(back.FindTensor(kInt8Name))];
+        ASSERT_EQ(t.int8_axis, axis);
+        ASSERT_EQ(t.int8_scales.size(), size_t(channels));
+        int64_t nonzeros = 0;
+        for (int64_t i = 0; i < out * in; ++i) {
+          const float s = t.int8_scales[size_t(axis == 0 ? i / in : i % in)];
+          const float q = t.data[size_t(i)] / s;
+          EXPECT_LE(std::fabs(q - std::nearbyint(q)), 1e-4f) << i;  // q * s, divided back
+          EXPECT_LE(std::fabs(std::nearbyint(q)), 127.f) << i;
+          EXPECT_LE(std::fabs(t.data[size_t(i)] - w[size_t(i)]), 0.5f * s * (1.f + 1e-5f)) << i;
+          nonzeros += t.data[size_t(i)] != 0.f;
+        }
+        const Int8Record rec = FindInt8Record(bytes, kInt8Name);
+        const uint64_t dense = 4 * uint64_t(channels) + uint64_t(out * in);
+        const uint64_t sparse =
+            4 * uint64_t(channels) + uint64_t(out * in + 7) / 8 + uint64_t(nonzeros);
+        EXPECT_EQ(bytes[rec.kind], sparse < dense ? 5 : 4);
+        EXPECT_EQ(GetU64(bytes, rec.length), std::min(sparse, dense));
+        std::vector<uint8_t> again;  // a read int8 model is written back byte for byte
+        ASSERT_TRUE(WriteModel(back, &again).ok());
+        EXPECT_EQ(again, bytes);
+      }
     }
-    EXPECT_TRUE(ReadFileBytes(dir + name) == bytes)
-        << dir << name << " is not what this writer makes (FM_WRITE_FUZZ_SEEDS=1 rewrites it)";
   }
+}
+
+TEST(ModelFormat, Int8WriterRefusesBadHints) {
+  Graph g = Int8Example();
+  g.tensors[size_t(g.FindTensor(kInt8Name))].int8_axis = 2;
+  std::vector<uint8_t> bytes;
+  Status s = WriteModel(g, &bytes);
+  EXPECT_NE(s.message().find("has int8 axis 2, not an axis of shape [2, 3]"), std::string::npos)
+      << s.message();
+  g = Int8Example();
+  g.tensors[size_t(g.FindTensor(kInt8Name))].data[1] = NAN;
+  s = WriteModel(g, &bytes);
+  EXPECT_NE(s.message().find("has a value that is not finite"), std::string::npos) << s.message();
+}
+
+TEST(ModelFormat, Int8CorruptionsAreRefused) {
+  std::vector<uint8_t> good;
+  ASSERT_TRUE(WriteModel(Int8Example(), &good).ok());
+  const Int8Record rec = FindInt8Record(good, kInt8Name);
+  auto at = [&](size_t k) { return std::to_string(rec.blob + k); };
+  auto put_f32 = [](std::vector<uint8_t>& b, size_t where, float f) {
+    std::memcpy(&b[where], &f, 4);
+  };
+  struct Case {
+    const char* what;
+    std::function<void(std::vector<uint8_t>&)> edit;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {"axis not in the shape", [&](auto& b) { b[rec.axis] = 2; },
+       "int8 scale axis 2 at byte " + std::to_string(rec.axis) + " is not an axis of shape [2, 3]"},
+      {"other axis, length no longer fits", [&](auto& b) { b[rec.axis] = 1; },
+       "data length 12 does not match shape [2, 3] with 3 non-zeros (16 bytes as int8 sparse: 12 "
+       "bytes of scales for the 3 indices of axis 1, 1-byte bitmap, 3 bytes of values)"},
+      {"non-zero count > elements", [&](auto& b) { PutU32(b, rec.nonzeros, 7); },
+       "non-zero count 7 at byte " + std::to_string(rec.nonzeros) +
+           " exceeds the 6 elements of shape [2, 3]"},
+      {"non-zero count vs length", [&](auto& b) { PutU32(b, rec.nonzeros, 2); },
+       "data length 12 does not match shape [2, 3] with 2 non-zeros (11 bytes as int8 sparse"},
+      {"scale 0", [&](auto& b) { put_f32(b, rec.blob + 4, 0.f); },
+       "scale 1 at byte " + at(4) + " is 0; scales must be finite and > 0"},
+      {"negative scale", [&](auto& b) { put_f32(b, rec.blob, -1.f); },
+       "scale 0 at byte " + at(0) + " is -1; scales must be finite and > 0"},
+      {"NaN scale", [&](auto& b) { put_f32(b, rec.blob, NAN); },
+       "scale 0 at byte " + at(0) + " is nan"},
+      {"infinite scale", [&](auto& b) { put_f32(b, rec.blob + 4, INFINITY); },
+       "scale 1 at byte " + at(4) + " is inf"},
+      {"bit cleared", [&](auto& b) { b[rec.blob + 8] = 0x03; },
+       "bitmap (bytes " + at(8) + ".." + at(8) +
+           ") has 2 bits set but the record says 3 non-zeros"},
+      {"padding bit", [&](auto& b) { b[rec.blob + 8] |= 0x40; },
+       "bitmap: padding bit 6 (byte " + at(8) + ") is set; bits 6..7 must be 0"},
+      {"-128", [&](auto& b) { b[rec.blob + 10] = 0x80; },
+       "value 1 at byte " + at(10) + " is -128; symmetric int8 values lie in -127..127"},
+      {"stored 0", [&](auto& b) { b[rec.blob + 11] = 0; },
+       "stored value 2 (element 2) at byte " + at(11) +
+           " is 0; zeros must be left out of the bitmap, not stored"},
+  };
+  for (const Case& c : cases) {
+    std::vector<uint8_t> b = good;
+    c.edit(b);
+    const std::string err = LoadError(b);
+    EXPECT_NE(err.find("model: tensor 1 ('w/int8') (record at byte "), std::string::npos)
+        << c.what << ": " << err;
+    EXPECT_NE(err.find(c.expect), std::string::npos) << c.what << ": " << err;
+  }
+  // The dense kind: every element stored, -128 refused there too.
+  std::vector<uint8_t> dense;
+  ASSERT_TRUE(WriteModel(Int8FcGraph(1, 3, {1.f, -2.f, 0.5f}, 0), &dense).ok());
+  const Int8Record drec = FindInt8Record(dense, kInt8Name);
+  ASSERT_EQ(dense[drec.kind], 4);
+  EXPECT_EQ(GetU64(dense, drec.length), 7u);
+  dense[drec.blob + 5] = 0x80;
+  const std::string err = LoadError(dense);
+  EXPECT_NE(err.find("int8 data: value 1 at byte " + std::to_string(drec.blob + 5) + " is -128"),
+            std::string::npos)
+      << err;
+  // Every truncation, and every single-bit flip of the record and blob: refused with a message or
+  // read as another valid model; never a crash or an out-of-bounds read (ASan).
+  std::vector<size_t> flip;
+  for (size_t i = rec.kind; i < rec.nonzeros + 4; ++i) flip.push_back(i);
+  for (size_t i = rec.blob; i < good.size(); ++i) flip.push_back(i);
+  ExpectCutsRefusedAndFlipsSafe(good, flip, "model: ");
+}
+
+// Seeds for the model fuzz target that reach the int8 paths (FM_WRITE_FUZZ_SEEDS=1 rewrites them).
+TEST(ModelFormat, Int8FuzzSeedsAreCurrent) {
+  const std::string dir = std::string(FM_TEST_FIXTURES_DIR) + "/../fuzz/corpus/model/";
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> seeds(2);
+  seeds[0].first = "int8_tiny.fmm";
+  ASSERT_TRUE(WriteModel(Int8Example(), &seeds[0].second).ok());
+  // The small CNN with int8 convolution weights (one of them mostly zeros: the sparse kind).
+  seeds[1].first = "small_cnn_int8.fmm";
+  Graph cnn;
+  ASSERT_TRUE(BuildSmallCnn(42, &cnn).ok());
+  for (const char* name : {"conv1/w", "dw1/w", "conv2/w", "conv3/w"}) {
+    Tensor& t = cnn.tensors[size_t(cnn.FindTensor(name))];
+    t.int8_axis = std::string(name) == "dw1/w" ? 3 : 0;
+    if (std::string(name) == "conv2/w")
+      for (size_t i = 0; i < t.data.size(); ++i)
+        if (i % 4) t.data[i] = 0.f;
+  }
+  ASSERT_TRUE(WriteModel(cnn, &seeds[1].second).ok());
+  std::set<int> kinds;
+  for (const char* name : {"conv1/w", "dw1/w", "conv2/w", "conv3/w"})
+    kinds.insert(seeds[1].second[FindName(seeds[1].second, name)]);
+  EXPECT_EQ(kinds, (std::set<int>{4, 5}));
+  ExpectSeedsCurrent(dir, seeds);
 }
 
 }  // namespace

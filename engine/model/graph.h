@@ -42,6 +42,12 @@ struct Tensor {
   TensorKind kind = TensorKind::kActivation;
   std::vector<float> data;  // constants only: NumElements(shape) values
   bool store_fp16 = false;  // serialisation hint: store as float16 (dense, or sparse if shorter)
+  // Serialisation hint: store as symmetric int8 with one scale per index of this axis (per-channel
+  // weights, `facemask quantize`); -1 = not int8. It takes precedence over store_fp16. A constant
+  // read from int8 storage has data = q x scale and its scales in int8_scales, so writing it again
+  // gives the same bytes; when int8_scales is empty the writer derives them (max |w| / 127).
+  int int8_axis = -1;
+  std::vector<float> int8_scales;
 };
 
 struct Attr {

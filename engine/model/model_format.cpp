@@ -25,7 +25,24 @@ enum StorageKind : uint8_t {
   kStoreF32 = 1,
   kStoreF16 = 2,
   kStoreF16Sparse = 3,  // bitmap of non-zeros, signs of the zeros, then the non-zero float16s
+  kStoreI8 = 4,         // per-channel float32 scales, then one int8 per element
+  kStoreI8Sparse = 5,   // per-channel float32 scales, bitmap of non-zeros, the non-zero int8s
 };
+
+// Byte sizes of the parts of an int8 blob (kinds 4 and 5).
+struct Int8Layout {
+  uint64_t scales;  // 4 x channels: float32, one per index of the record's axis
+  uint64_t bitmap;  // kind 5 only: ceil(elements / 8); bit i set = element i is stored
+  uint64_t values;  // kind 4: one int8 per element; kind 5: one per stored element
+  uint64_t total() const { return scales + bitmap + values; }
+};
+
+Int8Layout Int8DenseLayout(uint64_t channels, uint64_t count) {
+  return {4 * channels, 0, count};
+}
+Int8Layout Int8SparseLayout(uint64_t channels, uint64_t count, uint64_t nonzeros) {
+  return {4 * channels, (count + 7) / 8, nonzeros};
+}
 
 // Byte sizes of the three parts of a float16 sparse blob (kind 3). Both bitmaps are padded to
 // whole 16-bit words, so the values that follow are 2-byte aligned.
@@ -195,7 +212,13 @@ struct Blob {
   uint8_t kind = kStoreActivation;
   uint64_t offset = 0, length = 0, count = 0;
   uint32_t nonzeros = 0;
+  uint8_t axis = 0;                  // int8 kinds: the axis the scales run along
+  uint64_t channels = 0, inner = 0;  // its size, and the elements per step along it
 };
+
+bool IsInt8Kind(uint8_t kind) {
+  return kind == kStoreI8 || kind == kStoreI8Sparse;
+}
 
 // Reads one tensor record: name, shape and where its data is. Nothing is decoded here: the
 // caller checks every record together (names, total size, overlaps) before any allocation.
@@ -205,7 +228,7 @@ Status ReadTensor(Reader& r, uint64_t data_size, uint64_t data_offset, Tensor* t
   uint8_t kind = 0, rank = 0;
   const uint64_t kind_at = r.offset();
   FM_RETURN_IF_ERROR(r.U8(&kind, "tensor kind"));
-  if (kind > kStoreF16Sparse)
+  if (kind > kStoreI8Sparse)
     return Errorf("unknown storage kind ", int(kind), " at byte ", kind_at);
   FM_RETURN_IF_ERROR(r.U8(&rank, "tensor rank"));
   if (rank < 1 || rank > kMaxRank)
@@ -225,7 +248,35 @@ Status ReadTensor(Reader& r, uint64_t data_size, uint64_t data_offset, Tensor* t
   FM_RETURN_IF_ERROR(r.U64(&b->length, "data length"));
   const uint64_t count = b->count = uint64_t(NumElements(t->shape));
   const uint64_t length = b->length;
-  if (kind == kStoreF16Sparse) {
+  if (IsInt8Kind(kind)) {
+    const uint64_t axis_at = r.offset();
+    FM_RETURN_IF_ERROR(r.U8(&b->axis, "int8 scale axis"));
+    if (b->axis >= rank)
+      return Errorf("int8 scale axis ", int(b->axis), " at byte ", axis_at,
+                    " is not an axis of shape ", ShapeToString(t->shape));
+    b->channels = uint64_t(t->shape[b->axis]);
+    b->inner = 1;
+    for (size_t d = size_t(b->axis) + 1; d < rank; ++d) b->inner *= uint64_t(t->shape[d]);
+    Int8Layout layout = Int8DenseLayout(b->channels, count);
+    if (kind == kStoreI8Sparse) {
+      const uint64_t nonzeros_at = r.offset();
+      FM_RETURN_IF_ERROR(r.U32(&b->nonzeros, "non-zero count"));
+      if (b->nonzeros > count)
+        return Errorf("non-zero count ", b->nonzeros, " at byte ", nonzeros_at, " exceeds the ",
+                      count, " elements of shape ", ShapeToString(t->shape));
+      layout = Int8SparseLayout(b->channels, count, b->nonzeros);
+    }
+    if (length != layout.total())
+      return Errorf("data length ", length, " does not match shape ", ShapeToString(t->shape),
+                    kind == kStoreI8Sparse ? " with " + std::to_string(b->nonzeros) + " non-zeros"
+                                           : std::string(),
+                    " (", layout.total(), " bytes as int8", kind == kStoreI8Sparse ? " sparse" : "",
+                    ": ", layout.scales, " bytes of scales for the ", b->channels,
+                    " indices of axis ", int(b->axis),
+                    kind == kStoreI8Sparse ? ", " + std::to_string(layout.bitmap) + "-byte bitmap"
+                                           : std::string(),
+                    ", ", layout.values, " bytes of values)");
+  } else if (kind == kStoreF16Sparse) {
     const uint64_t nonzeros_at = r.offset();
     FM_RETURN_IF_ERROR(r.U32(&b->nonzeros, "non-zero count"));
     if (b->nonzeros > count)
@@ -246,13 +297,67 @@ Status ReadTensor(Reader& r, uint64_t data_size, uint64_t data_offset, Tensor* t
   if (b->offset > data_size || length > data_size - b->offset)
     return Errorf("data [", b->offset, ", +", length, ") lies outside the data section (",
                   data_size, " bytes at file offset ", data_offset, ")");
-  t->store_fp16 = kind != kStoreF32;
+  t->store_fp16 = kind == kStoreF16 || kind == kStoreF16Sparse;
+  t->int8_axis = IsInt8Kind(kind) ? int(b->axis) : -1;
+  return Status::Ok();
+}
+
+// Expands an int8 blob (kind 4 or 5; its length already checked against the record) into
+// t->data = q x scale and t->int8_scales. Scales must be finite and > 0; values lie in -127..127
+// (symmetric: -128 is refused); a sparse blob's bitmap must have exactly `nonzeros` bits set, no
+// padding bit, and no stored value 0.
+Status DecodeInt8(const Blob& b, const uint8_t* blob, uint64_t at, Tensor* t) {
+  const Int8Layout layout = b.kind == kStoreI8Sparse
+                                ? Int8SparseLayout(b.channels, b.count, b.nonzeros)
+                                : Int8DenseLayout(b.channels, b.count);
+  std::vector<float>& scales = t->int8_scales;
+  scales.resize(size_t(b.channels));
+  for (uint64_t c = 0; c < b.channels; ++c) {
+    const uint32_t u = LoadU32(blob + 4 * c);
+    std::memcpy(&scales[size_t(c)], &u, 4);
+    if (!(std::isfinite(scales[size_t(c)]) && scales[size_t(c)] > 0.f))
+      return Errorf("scale ", c, " at byte ", at + 4 * c, " is ", scales[size_t(c)],
+                    "; scales must be finite and > 0");
+  }
+  const uint8_t* bitmap = blob + layout.scales;
+  const uint8_t* values = bitmap + layout.bitmap;
+  const uint64_t bitmap_at = at + layout.scales, values_at = bitmap_at + layout.bitmap;
+  if (b.kind == kStoreI8Sparse) {
+    FM_RETURN_IF_ERROR(CheckBitmapPadding(bitmap, layout.bitmap, b.count, "bitmap", bitmap_at));
+    uint64_t set = 0;
+    for (uint64_t i = 0; i < layout.bitmap; ++i) set += uint64_t(__builtin_popcount(bitmap[i]));
+    if (set != b.nonzeros)
+      return Errorf("bitmap (bytes ", bitmap_at, "..", values_at - 1, ") has ", set,
+                    " bits set but the record says ", b.nonzeros, " non-zeros");
+  }
+  for (uint64_t k = 0; k < layout.values; ++k) {
+    const int8_t q = int8_t(values[k]);
+    if (q == -128)
+      return Errorf("value ", k, " at byte ", values_at + k,
+                    " is -128; symmetric int8 values lie in -127..127");
+    if (q == 0 && b.kind == kStoreI8Sparse)
+      return Errorf("stored value ", k, " (element ", ElementOfStoredValue(bitmap, k), ") at byte ",
+                    values_at + k, " is 0; zeros must be left out of the bitmap, not stored");
+  }
+  t->data.assign(size_t(b.count), 0.f);
+  float* dst = t->data.data();
+  uint64_t k = 0;  // next stored value
+  for (uint64_t i = 0; i < b.count; ++i) {
+    const bool stored = b.kind == kStoreI8 || (bitmap[i >> 3] >> (i & 7) & 1);
+    if (!stored) continue;
+    dst[i] = float(int8_t(values[k++])) * scales[size_t(i / b.inner % b.channels)];
+  }
   return Status::Ok();
 }
 
 // Decodes a checked blob into t->data.
 Status DecodeBlob(const Blob& b, const uint8_t* data_section, uint64_t data_offset, Tensor* t) {
   const uint8_t* p = data_section + b.offset;
+  if (IsInt8Kind(b.kind)) {
+    Status s = DecodeInt8(b, p, data_offset + b.offset, t);
+    if (!s.ok()) return s.Prefix(b.kind == kStoreI8 ? "int8 data: " : "int8 sparse data: ");
+    return Status::Ok();
+  }
   if (b.kind == kStoreF16Sparse) {
     Status s = DecodeSparseF16(p, b.count, b.nonzeros, data_offset + b.offset, &t->data);
     if (!s.ok()) return s.Prefix("float16 sparse data: ");
@@ -482,10 +587,67 @@ class Writer {
 struct EncodedConstant {
   StorageKind kind = kStoreF32;
   std::vector<uint8_t> bytes;
-  uint32_t nonzeros = 0;  // float16 sparse only
+  uint32_t nonzeros = 0;  // the sparse kinds only
+  uint8_t axis = 0;       // int8 kinds only
 };
 
+// Symmetric per-channel int8 (kinds 4 and 5): q = round(w / scale), scale = max |w| / 127 along
+// the channel (1 for an all-zero channel) unless the tensor carries its scales (read from int8
+// storage: then q comes back exactly). Sparse when that is shorter. The caller checked the axis.
+EncodedConstant EncodeInt8(const Tensor& t) {
+  EncodedConstant e;
+  const size_t axis = size_t(t.int8_axis);
+  const uint64_t channels = uint64_t(t.shape[axis]), count = t.data.size();
+  uint64_t inner = 1;
+  for (size_t d = axis + 1; d < t.shape.size(); ++d) inner *= uint64_t(t.shape[d]);
+  // The tensor's own scales (read from int8 storage) are kept while every value fits them.
+  std::vector<float> scales = t.int8_scales;
+  bool fits = scales.size() == channels;
+  for (uint64_t i = 0; fits && i < count; ++i) {
+    const float s = scales[size_t(i / inner % channels)];
+    fits = std::isfinite(s) && s > 0.f && std::fabs(t.data[size_t(i)]) <= 127.5f * s;
+  }
+  if (!fits) {
+    scales.assign(size_t(channels), 0.f);
+    for (uint64_t i = 0; i < count; ++i) {
+      float& s = scales[size_t(i / inner % channels)];
+      s = std::max(s, std::fabs(t.data[size_t(i)]));
+    }
+    for (float& s : scales) s = s > 0.f ? s / 127.f : 1.f;
+  }
+  std::vector<int8_t> q(static_cast<size_t>(count));
+  uint32_t nonzeros = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    const float v = std::nearbyint(t.data[size_t(i)] / scales[size_t(i / inner % channels)]);
+    q[size_t(i)] = int8_t(std::min(127.f, std::max(-127.f, v)));
+    nonzeros += q[size_t(i)] != 0;
+  }
+  const Int8Layout dense = Int8DenseLayout(channels, count);
+  const Int8Layout sparse = Int8SparseLayout(channels, count, nonzeros);
+  const bool use_sparse = sparse.total() < dense.total();
+  const Int8Layout layout = use_sparse ? sparse : dense;
+  e.kind = use_sparse ? kStoreI8Sparse : kStoreI8;
+  e.nonzeros = nonzeros;
+  e.axis = uint8_t(axis);
+  e.bytes.assign(size_t(layout.total()), 0);
+  for (uint64_t c = 0; c < channels; ++c) {
+    uint32_t u = 0;
+    std::memcpy(&u, &scales[size_t(c)], 4);
+    for (int b = 0; b < 4; ++b) e.bytes[size_t(4 * c) + size_t(b)] = uint8_t(u >> (8 * b));
+  }
+  uint8_t* bitmap = e.bytes.data() + layout.scales;
+  uint8_t* values = bitmap + layout.bitmap;
+  uint64_t k = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    if (use_sparse && q[size_t(i)] == 0) continue;
+    if (use_sparse) bitmap[i >> 3] |= uint8_t(1u << (i & 7));
+    values[k++] = uint8_t(q[size_t(i)]);
+  }
+  return e;
+}
+
 EncodedConstant EncodeConstant(const Tensor& t, Fp16Layout layout_choice) {
+  if (t.int8_axis >= 0) return EncodeInt8(t);
   EncodedConstant e;
   const uint64_t count = t.data.size();
   if (!t.store_fp16) {
@@ -550,6 +712,17 @@ Status WriteModel(const Graph& graph, std::vector<uint8_t>* out, const WriteOpti
     g.String(k);
     g.String(v);
   }
+  for (size_t i = 0; i < graph.tensors.size(); ++i) {
+    const Tensor& t = graph.tensors[i];
+    if (t.int8_axis < 0 || t.kind != TensorKind::kConstant) continue;
+    if (size_t(t.int8_axis) >= t.shape.size())
+      return Errorf("WriteModel: ", graph.DescribeTensor(int32_t(i)), " has int8 axis ",
+                    t.int8_axis, ", not an axis of shape ", ShapeToString(t.shape));
+    for (float v : t.data)
+      if (!std::isfinite(v))
+        return Errorf("WriteModel: ", graph.DescribeTensor(int32_t(i)),
+                      " has a value that is not finite; int8 storage needs finite weights");
+  }
   g.U32(uint32_t(graph.tensors.size()));
   for (const Tensor& t : graph.tensors) {
     g.String(t.name);
@@ -563,7 +736,8 @@ Status WriteModel(const Graph& graph, std::vector<uint8_t>* out, const WriteOpti
     while (d.bytes.size() % 16) d.U8(0);  // each blob 16-byte aligned
     g.U64(d.bytes.size());
     g.U64(blob.bytes.size());
-    if (blob.kind == kStoreF16Sparse) g.U32(blob.nonzeros);
+    if (blob.kind == kStoreI8 || blob.kind == kStoreI8Sparse) g.U8(blob.axis);
+    if (blob.kind == kStoreF16Sparse || blob.kind == kStoreI8Sparse) g.U32(blob.nonzeros);
     d.bytes.insert(d.bytes.end(), blob.bytes.begin(), blob.bytes.end());
   }
   auto index_list = [&](const std::vector<int32_t>& list) {
