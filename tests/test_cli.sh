@@ -109,6 +109,37 @@ run export_missing 2 "$FM" export "$T/nope.fmm" --onnx "$T/x.onnx"
 run export_bad 2 "$FM" export "$PHOTO" --onnx "$T/x.onnx"
 [ ! -e "$T/x.fmm" ] && [ ! -e "$T/x.onnx" ] || fail "a failed convert/export left its output"
 
+# ---- 1b. quantize: refusals leave OUTPUT as it was; a quantized model finds the same faces.
+echo keep >"$T/q.fmm"
+run quantize_missing 2 "$FM" quantize "$T/nope.fmm" -o "$T/q.fmm"
+run quantize_bad 2 "$FM" quantize "$PHOTO" -o "$T/q.fmm"
+run quantize_self 2 "$FM" quantize "$MODELS/blazeface-short.fmm" -o "$MODELS/blazeface-short.fmm"
+has quantize_self.err "OUTPUT is MODEL"
+run quantize_keep 2 "$FM" quantize "$MODELS/blazeface-short.fmm" -o "$T/q.fmm" --keep-float nope
+has quantize_keep.err "'nope' (to keep in float) is not the weights"
+run quantize_min 2 "$FM" quantize "$MODELS/blazeface-short.fmm" -o "$T/q.fmm" --min-elements 0
+[ "$(cat "$T/q.fmm")" = keep ] || fail "a refused quantize changed its OUTPUT"
+run quantize_ok 0 "$FM" quantize "$MODELS/blazeface-short.fmm" -o "$T/q.fmm" --list
+has quantize_ok.out "as int8"
+run quantize_twice 2 "$FM" quantize "$T/q.fmm" -o "$T/q2.fmm"
+has quantize_twice.err "is already int8; quantize the float model instead"
+run det_float 0 "$FM" detect --json --no-classifier "${DET[@]}" "$PHOTO"
+run det_int8 0 "$FM" detect --json --no-classifier --detector "$T/q.fmm" "$PHOTO"
+[ "$(grep -o '"box"' "$T/det_int8.out" | wc -l)" = "$(grep -o '"box"' "$T/det_float.out" | wc -l)" ] ||
+  fail "int8 weights changed the faces found: $(cat "$T/det_float.out") vs $(cat "$T/det_int8.out")"
+# --precision int8 without the int8 files says which is missing (never runs without a classifier).
+mkdir "$T/no_det8" "$T/no_cls8"
+cp "$MODELS/detector.fmm" "$MODELS/classifier.fmm" "$MODELS/classifier-int8.fmm" "$T/no_det8/"
+cp "$MODELS/detector-int8.fmm" "$MODELS/classifier.fmm" "$T/no_cls8/"
+run no_det8 2 env FACEMASK_MODEL_DIR="$T/no_det8" "$FM" detect --precision int8 "$PHOTO"
+has no_det8.err "no_det8/detector-int8.fmm"
+run no_cls8 2 env FACEMASK_MODEL_DIR="$T/no_cls8" "$FM" detect --precision int8 "$PHOTO"
+has no_cls8.err "classifier-int8.fmm is missing"
+run precision_int8 0 "$FM" detect --json --precision int8 "$PHOTO"
+has precision_int8.out '"label"'
+run precision_bad 2 "$FM" detect --precision int4 "$PHOTO"
+has precision_bad.err "--precision must be float or int8"
+
 # ---- 2. Control bytes in file names and labels are escaped in text output (not in JSON).
 ESC=$'\x1b'
 mkdir "$T/names"

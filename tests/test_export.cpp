@@ -21,6 +21,7 @@
 #include "model/model_format.h"
 #include "rng.h"
 #include "runtime/runtime.h"
+#include "test_util.h"
 #include "tfjs_convert.h"
 
 namespace fm {
@@ -33,23 +34,6 @@ fs::path TempDir(const std::string& name) {
   const fs::path dir = fs::path(::testing::TempDir()) / ("fm_export_" + name);
   fs::remove_all(dir);
   return dir;
-}
-
-std::vector<std::vector<float>> Run(const std::shared_ptr<const Graph>& g, Backend backend,
-                                    const std::vector<float>& input) {
-  RuntimeOptions options;
-  options.backend = backend;
-  std::unique_ptr<Runtime> rt;
-  Status s = Runtime::Create(g, options, &rt);
-  EXPECT_TRUE(s.ok()) << s.message();
-  if (!s.ok()) return {};
-  std::copy(input.begin(), input.end(), rt->input(0));
-  s = rt->Run();
-  EXPECT_TRUE(s.ok()) << s.message();
-  std::vector<std::vector<float>> out;
-  for (size_t o = 0; o < rt->num_outputs(); ++o)
-    out.emplace_back(rt->output(o), rt->output(o) + NumElements(rt->output_shape(o)));
-  return out;
 }
 
 // Exports `graph` to tfjs, converts it back and compares names, shapes and outputs on `backends`.
@@ -77,7 +61,8 @@ void RoundTrip(const Graph& graph, const std::string& what, std::vector<Backend>
   test::Rng rng(7);
   const std::vector<float> input = rng.Data(NumElements(graph.ShapeOf(graph.inputs[0])));
   for (Backend backend : backends) {
-    const auto a = Run(original, backend, input), b = Run(back, backend, input);
+    const auto a = test::RunGraph(original, backend, input),
+               b = test::RunGraph(back, backend, input);
     ASSERT_EQ(a.size(), b.size());
     float worst = 0, scale = 0;
     for (size_t o = 0; o < a.size(); ++o) {

@@ -1,4 +1,4 @@
-// test_util.h - shared GoogleTest helpers: running one graph on both backends.
+// test_util.h - shared GoogleTest helpers: running a graph on one backend, or on both.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -13,6 +13,25 @@
 #include "runtime/runtime.h"
 
 namespace fm::test {
+
+// Runs `graph` on `backend` with one input; returns every output (empty, and the test failed,
+// if the runtime cannot be created or run).
+inline std::vector<std::vector<float>> RunGraph(const std::shared_ptr<const Graph>& graph,
+                                                Backend backend, const std::vector<float>& input) {
+  RuntimeOptions options;
+  options.backend = backend;
+  std::unique_ptr<Runtime> rt;
+  Status s = Runtime::Create(graph, options, &rt);
+  EXPECT_TRUE(s.ok()) << s.message();
+  if (!s.ok()) return {};
+  std::copy(input.begin(), input.end(), rt->input(0));
+  s = rt->Run();
+  EXPECT_TRUE(s.ok()) << s.message();
+  std::vector<std::vector<float>> out;
+  for (size_t o = 0; o < rt->num_outputs(); ++o)
+    out.emplace_back(rt->output(o), rt->output(o) + NumElements(rt->output_shape(o)));
+  return out;
+}
 
 struct Agreement {
   float max_abs_diff = 0;

@@ -1,12 +1,14 @@
 // facemask.cpp - the native command-line tool, the engine's front door for scripts:
 //   facemask detect [--json] [--annotate DIR] [--min-score S] [--detector FILE]
 //                   [--classifier FILE | --no-classifier] [--threads N] [--small-faces]
-//                   [--min-tile T]
+//                   [--min-tile T] [--precision float|int8]
 //                   IMAGE_OR_DIR...
 //   facemask convert INPUT -o OUTPUT [--labels a,b,...] [--scale S] [--mean M] [--bgr]
 //                    [--input-size S] [--features BLOCKS] [--fp32]   (the last three: face-api.js)
 //   facemask classify --model FILE [--json] [--threads N] IMAGE_OR_DIR...
 //   facemask export MODEL.fmm [--tfjs DIR] [--onnx FILE]
+//   facemask quantize MODEL.fmm -o OUTPUT.fmm [--min-elements N] [--keep-float TENSOR]...
+//                     [--output-layers] [--list]
 // detect and classify print one JSON object per image with --json (JSON Lines); a file that
 // cannot be read, a path that does not exist and a directory without images each give
 // {"file": ..., "error": ...} (in text, FILE: error: ... on stderr) and the batch goes on. Text
@@ -18,7 +20,8 @@
 // manifest (face_expression_model) and writes a .fmm classifier (or, with --features, face-api's
 // pretrained feature extractor for the trainer). export writes a .fmm as a TensorFlow.js graph
 // model (DIR/model.json + one weight shard) and/or an ONNX file (tools/convert/export_*.h), for
-// running our models in other runtimes.
+// running our models in other runtimes. quantize writes MODEL.fmm with int8 weights (one scale
+// per output channel, tools/convert/quantize.h), which run in float like the original.
 // Exit status: 0 all files fine, 1 some failed, 2 usage or model errors (a model that cannot be
 // read or used, running out of memory loading it; any failure of convert and export).
 #include <algorithm>
@@ -47,6 +50,7 @@
 #include "export_tfjs.h"
 #include "model/model_format.h"
 #include "model_import.h"
+#include "quantize.h"
 #include "vision/pipeline.h"
 #include "vision/whole_image.h"
 
@@ -118,7 +122,9 @@ int Usage(const char* message = nullptr) {
       stderr,
       "usage: facemask detect [--json] [--annotate DIR] [--min-score S] [--detector FILE]\n"
       "                       [--classifier FILE | --no-classifier] [--threads N] [--small-faces]\n"
-      "                       [--min-tile T] IMAGE_OR_DIR...   (--threads: N images at a time;\n"
+      "                       [--min-tile T] [--precision float|int8] IMAGE_OR_DIR...\n"
+      "                (--threads: N images at a time; --precision int8: the default models'\n"
+      "                 int8-weight files, NAME-int8.fmm;\n"
       "                 --min-tile: smallest tile side in detector inputs, 0.5..8, default 0.75;\n"
       "                 --small-faces = --min-tile 0.5)\n"
       "                (--annotate DIR: DIR/STEM.annotated.jpg, or STEM.annotated-2.jpg, ... when\n"
@@ -130,6 +136,13 @@ int Usage(const char* message = nullptr) {
       "       facemask classify --model FILE [--json] [--threads N] IMAGE_OR_DIR...\n"
       "       facemask export MODEL.fmm [--tfjs DIR] [--onnx FILE]\n"
       "                (TensorFlow.js graph model DIR/model.json + shard; ONNX opset 13)\n"
+      "       facemask quantize MODEL.fmm -o OUTPUT.fmm [--min-elements N] [--keep-float "
+      "TENSOR]...\n"
+      "                         [--output-layers] [--list]\n"
+      "                (int8 weights, one scale per output channel; runs in float as before;\n"
+      "                 the output layers (heads, last dense) stay float unless --output-layers;\n"
+      "                 --keep-float: leave that weight tensor as it is; --list: one line per "
+      "tensor)\n"
       "models default to %s (override with FACEMASK_MODEL_DIR)\n",
       FM_DEFAULT_MODEL_DIR);
   return 2;
@@ -266,6 +279,7 @@ void PlanAnnotated(const std::string& dir, std::vector<Input>* inputs) {
 
 struct DetectArgs {
   bool json = false, no_classifier = false;
+  bool int8 = false;  // --precision int8: the default models' int8-weight files (NAME-int8.fmm)
   std::string annotate, detector_path, classifier_path;
   fm::PipelineOptions options;
   std::vector<std::string> inputs;
@@ -282,12 +296,17 @@ int ParseDetectArgs(int argc, char** argv, DetectArgs* d) {
     } else if (a == "--small-faces") {
       d->options.min_tile = 0.5f;  // tiles magnified 2x: more faces under ~14 px, ~2x the time
     } else if (a == "--annotate" || a == "--detector" || a == "--classifier" ||
-               a == "--min-score" || a == "--threads" || a == "--min-tile") {
+               a == "--min-score" || a == "--threads" || a == "--min-tile" || a == "--precision") {
       if (i + 1 >= argc) return Usage((a + " needs a value").c_str());
       const char* v = argv[++i];
       if (a == "--annotate") d->annotate = v;
       if (a == "--detector") d->detector_path = v;
       if (a == "--classifier") d->classifier_path = v;
+      if (a == "--precision") {
+        if (std::strcmp(v, "float") && std::strcmp(v, "int8"))
+          return Usage("--precision must be float or int8");
+        d->int8 = std::strcmp(v, "int8") == 0;
+      }
       if (a == "--min-score") {
         char* end = nullptr;
         d->options.min_score = std::strtof(v, &end);
@@ -317,15 +336,23 @@ int ParseDetectArgs(int argc, char** argv, DetectArgs* d) {
 // Reads the models (the default ones where none is given); any failure, running out of memory
 // included, is an error naming the file.
 Status LoadDetectModels(DetectArgs* d, fm::PipelineModels* m) {
+  const std::string suffix = d->int8 ? "-int8.fmm" : ".fmm";
   if (d->detector_path.empty()) {
     // The detector trained for masked faces (model/README.md) when it is there, else the
     // converted BlazeFace it started from.
-    d->detector_path = ModelDir() + "/detector.fmm";
-    if (!fs::exists(d->detector_path)) d->detector_path = ModelDir() + "/blazeface-full.fmm";
+    d->detector_path = ModelDir() + "/detector" + suffix;
+    const std::string fallback = ModelDir() + "/blazeface-full" + suffix;
+    if (!fs::exists(d->detector_path) && fs::exists(fallback)) d->detector_path = fallback;
   }
   if (d->classifier_path.empty() && !d->no_classifier) {
-    const std::string dflt = ModelDir() + "/classifier.fmm";
-    if (fs::exists(dflt)) d->classifier_path = dflt;
+    const std::string dflt = ModelDir() + "/classifier" + suffix;
+    if (fs::exists(dflt)) {
+      d->classifier_path = dflt;
+    } else if (d->int8 && fs::exists(ModelDir() + "/classifier.fmm")) {
+      // Asked for int8: running without a classifier instead would be a silent surprise.
+      return fm::Errorf("--precision int8: ", Printable(dflt),
+                        " is missing (make it with facemask quantize, or use --no-classifier)");
+    }
   }
   fm::ModelSource detector, classifier;
   detector.path = d->detector_path;
@@ -646,6 +673,77 @@ int Export(int argc, char** argv) {
   return 0;
 }
 
+// Writes MODEL.fmm with int8 weights (tools/convert/quantize.h) and says what it changed.
+int Quantize(int argc, char** argv) {
+  std::string model, output;
+  fm::QuantizeOptions options;
+  bool list = false;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--list") {
+      list = true;
+    } else if (a == "--output-layers") {
+      options.keep_output_layers = false;
+    } else if (a == "-o" || a == "--min-elements" || a == "--keep-float") {
+      if (i + 1 >= argc) return Usage((a + " needs a value").c_str());
+      const std::string v = argv[++i];
+      if (a == "-o") {
+        output = v;
+      } else if (a == "--keep-float") {
+        options.keep_float.push_back(v);
+      } else {
+        char* end = nullptr;
+        const long long n = std::strtoll(v.c_str(), &end, 10);
+        if (v.empty() || *end || n < 1 || n > (1ll << 26))
+          return Usage("--min-elements needs a whole number in 1..67108864");
+        options.min_elements = n;
+      }
+    } else if (a.size() > 1 && a[0] == '-') {
+      return Usage(("unknown option " + a).c_str());
+    } else if (model.empty()) {
+      model = a;
+    } else {
+      return Usage("quantize takes one MODEL");
+    }
+  }
+  if (model.empty() || output.empty()) return Usage("quantize needs MODEL.fmm and -o OUTPUT.fmm");
+  std::error_code ec;
+  if (fs::equivalent(model, output, ec))
+    return Usage("quantize: OUTPUT is MODEL; write the int8 model to another file");
+  fm::Graph graph;
+  std::vector<fm::QuantizedTensor> report;
+  std::vector<uint8_t> before, after;
+  Status s = Guarded(model, [&] {
+    FM_RETURN_IF_ERROR(fm::ReadModelFile(model, &graph));
+    FM_RETURN_IF_ERROR(fm::WriteModel(graph, &before));
+    FM_RETURN_IF_ERROR(fm::QuantizeWeights(&graph, options, &report).Prefix(model + ": "));
+    return fm::WriteModel(graph, &after);
+  });
+  // Through a temporary file, so a failed run never leaves a half-written OUTPUT.
+  if (s.ok())
+    s = fm::convert_util::WriteAtomically(output, [&](const std::string& tmp) {
+      return Guarded(output, [&] { return fm::WriteModelFile(graph, tmp); });
+    });
+  if (!s.ok()) return Fail(2, s.message());
+  int64_t elements = 0;
+  float worst = 0.f;  // largest error relative to its tensor's largest weight
+  for (const fm::QuantizedTensor& q : report) {
+    elements += q.elements;
+    const float relative = q.max_abs_weight > 0.f ? q.max_abs_error / q.max_abs_weight : 0.f;
+    worst = std::max(worst, relative);
+    if (list)
+      std::printf("  %s: %lld values, axis %d, largest weight %.4g, largest rounding error %.4g\n",
+                  Printable(q.name).c_str(), static_cast<long long>(q.elements), q.axis,
+                  double(q.max_abs_weight), double(q.max_abs_error));
+  }
+  std::printf(
+      "%s: %zu weight tensors (%lld values) as int8, %zu -> %zu bytes (%.1f%%); largest "
+      "rounding error %.4f of a tensor's largest weight\n",
+      Printable(output).c_str(), report.size(), static_cast<long long>(elements), before.size(),
+      after.size(), 100.0 * double(after.size()) / double(before.size()), double(worst));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -655,6 +753,7 @@ int main(int argc, char** argv) {
   if (command == "convert") return Convert(argc - 2, argv + 2);
   if (command == "classify") return Classify(argc - 2, argv + 2);
   if (command == "export") return Export(argc - 2, argv + 2);
+  if (command == "quantize") return Quantize(argc - 2, argv + 2);
   if (command == "--help" || command == "-h" || command == "help") {
     Usage();
     return 0;
