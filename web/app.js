@@ -60,6 +60,8 @@ async function startEngine(own = null) {
   bar.hidden = params.get('progress') === '0';
   try {
     const options = { simd, threads };
+    // ?precision=int8: the models' int8-weight files (smaller downloads; README "Int8 weights").
+    if (['float', 'int8'].includes(params.get('precision'))) options.precision = params.get('precision');
     if (params.get('progress') !== '0') options.onProgress = onProgress;  // ?progress=0: none (the cold-start bench compares)
     if (own && own.scope === 'face') options.classifier = own.bytes.slice();
     if (own && own.scope === 'image') options.imageClassifier = own.bytes.slice();

@@ -53,6 +53,8 @@ export interface FaceMaskOptions {
   imageClassifier?: ArrayBuffer | Uint8Array;
   /** Face detector score threshold, 0..1. */
   minScore?: number;
+  /** 'int8': the named models' int8-weight files (NAME-int8.fmm; smaller downloads, same speed). */
+  precision?: 'float' | 'int8';
   simd?: boolean | 'auto';
   /** 1..4; more than 1 needs a cross-origin isolated page. */
   threads?: 'auto' | 1 | 2 | 3 | 4;

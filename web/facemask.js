@@ -143,7 +143,9 @@ async function start(self, options, inline, flavor, threads) {
       return bytes;
     }
     const m = await getManifest();
-    const file = value.endsWith('.fmm') ? value : `${value}.fmm`;
+    let file = value.endsWith('.fmm') ? value : `${value}.fmm`;
+    // precision 'int8': the named model's int8-weight file (NAME-int8.fmm, `facemask quantize`).
+    if (options.precision === 'int8' && !file.endsWith('-int8.fmm')) file = file.replace(/\.fmm$/, '-int8.fmm');
     if (!m.files.includes(file)) throw fail(`no model '${file}' in this build (have: ${m.files.join(', ')})`);
     if (!inline) return fetchBytes(new URL(`models/${file}`, base), `model ${file}`, progress);
     const bytes = inline.model(file).slice().buffer;
@@ -427,11 +429,12 @@ class FaceMask {
 //           detector runs on every n-th frame, default 2; the frames between follow the faces it
 //           found and classify them; 1 = every frame), onProgress: ({what: 'engine' |
 //           'detector' | 'classifier', loaded, total}) => void as the downloads arrive (total 0
-//           when unknown; each ends with loaded === total)}. Returns at once; await .ready
+//           when unknown; each ends with loaded === total), precision: 'float' | 'int8' (the
+//           named models' int8-weight files, NAME-int8.fmm)}. Returns at once; await .ready
 //           before detect().
 export function createFaceMask(options = {}) {
   if (options === null || typeof options !== 'object') throw new TypeError('facemask: createFaceMask(options): options must be an object');
-  const known = ['baseUrl', 'detector', 'classifier', 'imageClassifier', 'minScore', 'simd', 'threads', 'detectEvery', 'onProgress'];
+  const known = ['baseUrl', 'detector', 'classifier', 'imageClassifier', 'minScore', 'simd', 'threads', 'detectEvery', 'onProgress', 'precision'];
   for (const k of Object.keys(options)) {
     if (!known.includes(k)) throw new TypeError(`facemask: unknown option '${k}' (known: ${known.join(', ')})`);
   }
@@ -443,6 +446,9 @@ export function createFaceMask(options = {}) {
   }
   if (options.detectEvery !== undefined && !(Number.isInteger(options.detectEvery) && options.detectEvery >= 1 && options.detectEvery <= MAX_DETECT_EVERY)) {
     throw new RangeError(`facemask: options.detectEvery must be an integer 1..${MAX_DETECT_EVERY} (1 = the face detector on every video frame)`);
+  }
+  if (options.precision !== undefined && !['float', 'int8'].includes(options.precision)) {
+    throw new TypeError("facemask: options.precision must be 'float' or 'int8'");
   }
   if (options.simd !== undefined && ![true, false, 'auto'].includes(options.simd)) {
     throw new TypeError("facemask: options.simd must be true, false or 'auto'");

@@ -18,6 +18,7 @@ import { register as registerPackage } from './package.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const WEB = path.join(ROOT, 'build/web');
+const MODEL_DIR = process.env.FM_MODEL_DIR || path.join(ROOT, 'model');
 const OUT = path.join(ROOT, 'build/e2e');
 const CLI = path.join(ROOT, 'build/native-release/tools/facemask');
 const require = createRequire(path.resolve(process.env.FM_NPM_DIR || path.join(ROOT, 'build/npm'), 'package.json'));
@@ -38,10 +39,10 @@ fs.mkdirSync(OUT, { recursive: true });
 const log = (...a) => console.log('[e2e]', ...a);
 
 // ---- oracle: the native CLI
-function oracle(files) {
+function oracle(files, args = []) {
   // FM_MODEL_DIR: the models tools/build-web was given (default model/).
-  const env = { ...process.env, FACEMASK_MODEL_DIR: process.env.FM_MODEL_DIR || path.join(ROOT, 'model') };
-  const r = spawnSync(CLI, ['detect', '--json', ...files], { encoding: 'utf8', env });
+  const env = { ...process.env, FACEMASK_MODEL_DIR: MODEL_DIR };
+  const r = spawnSync(CLI, ['detect', '--json', ...args, ...files], { encoding: 'utf8', env });
   if (r.status !== 0) throw new Error(`the CLI failed (${r.status}): ${r.stderr}`);
   const out = {};
   for (const line of r.stdout.trim().split('\n')) {
@@ -185,6 +186,30 @@ test('photos (no SIMD, ?simd=0): same results as the SIMD build', async ({ conte
   }
   assert(problems.length === 0, problems.join('; '));
   await page.screenshot({ path: path.join(OUT, 'photos-nosimd.png'), fullPage: true });
+  assert(w.errors.length === 0, w.errors.join('; '));
+  await page.close();
+});
+
+test('int8 weights (?precision=int8): the page loads the -int8.fmm models and matches the CLI with --precision int8', async ({ context }) => {
+  const files = ['detector-int8.fmm', 'classifier-int8.fmm'];
+  if (!files.every((f) => fs.existsSync(path.join(MODEL_DIR, f)))) {
+    log(`int8: skipped, ${MODEL_DIR} has no ${files.join(' / ')}`);
+    return;
+  }
+  const want8 = oracle(PHOTOS, ['--precision', 'int8']);
+  const page = await context.newPage();
+  const w = watch(context, page);
+  await page.goto(base + '?mode=photos&precision=int8');
+  await waitReady(page);
+  const cards = await uploadAndCollect(page, PHOTOS);
+  const problems = compare(cards, want8, 1.0);
+  const fetched = w.requests.map((u) => new URL(u).pathname.split('/').pop());
+  for (const f of files) if (!fetched.includes(f)) problems.push(`${f} was not fetched`);
+  assert(problems.length === 0, problems.join('; '));
+  // The same labels as the float models on the demo photos (the README's accuracy numbers say how
+  // close they are elsewhere); a face count may differ only where a score is at the threshold.
+  const differ = Object.keys(want8).filter((k) => labelsOf(want8[k]) !== labelsOf(want[k]));
+  log(`int8: ${cards.map((c) => `${c.name}=${c.result.faces.length}`).join(' ')}; labels differing from float: ${differ.join(' ') || 'none'}`);
   assert(w.errors.length === 0, w.errors.join('; '));
   await page.close();
 });
@@ -440,6 +465,7 @@ test('JS API: argument checks give clear errors, calls are queued, destroy is fi
     const msg = async (p) => { try { await p; return 'no error'; } catch (e) { return `${e.name}: ${e.message}`; } };
     r.badOption = await msg((async () => createFaceMask({ nope: 1 }))());
     r.badScore = await msg((async () => createFaceMask({ minScore: 2 }))());
+    r.badPrecision = await msg((async () => createFaceMask({ precision: 'int4' }))());
     const fm = createFaceMask();
     r.beforeReady = await msg(fm.detect(new ImageData(4, 4)));
     await fm.ready;
@@ -484,6 +510,7 @@ test('JS API: argument checks give clear errors, calls are queued, destroy is fi
   log('api:', JSON.stringify(out));
   const expect = {
     badOption: /TypeError: facemask: unknown option 'nope'/, badScore: /RangeError: .*minScore/,
+    badPrecision: /TypeError: facemask: options.precision must be 'float' or 'int8'/,
     beforeReady: /not ready yet/, nothing: /needs an image/, object: /TypeError: .*got Object/,
     string: /TypeError: .*got String/, zeroCanvas: /no pixels/, closedBitmap: /no pixels/,
     emptyBytes: /empty/, garbage: /could not process/, img: /no pixels|not finished loading/,
