@@ -303,9 +303,9 @@ Status ReadTensor(Reader& r, uint64_t data_size, uint64_t data_offset, Tensor* t
 }
 
 // Expands an int8 blob (kind 4 or 5; its length already checked against the record) into
-// t->data = q x scale and t->int8_scales. Scales must be finite and > 0; values lie in -127..127
-// (symmetric: -128 is refused); a sparse blob's bitmap must have exactly `nonzeros` bits set, no
-// padding bit, and no stored value 0.
+// t->data = q x scale and t->int8_scales. Scales must be > 0 and at most FLT_MAX / 127; values lie
+// in -127..127 (symmetric: -128 is refused); a sparse blob's bitmap must have exactly `nonzeros`
+// bits set, no padding bit, and no stored value 0.
 Status DecodeInt8(const Blob& b, const uint8_t* blob, uint64_t at, Tensor* t) {
   const Int8Layout layout = b.kind == kStoreI8Sparse
                                 ? Int8SparseLayout(b.channels, b.count, b.nonzeros)
@@ -315,9 +315,10 @@ Status DecodeInt8(const Blob& b, const uint8_t* blob, uint64_t at, Tensor* t) {
   for (uint64_t c = 0; c < b.channels; ++c) {
     const uint32_t u = LoadU32(blob + 4 * c);
     std::memcpy(&scales[size_t(c)], &u, 4);
-    if (!(std::isfinite(scales[size_t(c)]) && scales[size_t(c)] > 0.f))
+    // (x 127 finite too: every decoded weight q x scale must be a finite float)
+    if (!(std::isfinite(scales[size_t(c)] * 127.f) && scales[size_t(c)] > 0.f))
       return Errorf("scale ", c, " at byte ", at + 4 * c, " is ", scales[size_t(c)],
-                    "; scales must be finite and > 0");
+                    "; scales must be > 0 and at most FLT_MAX / 127");
   }
   const uint8_t* bitmap = blob + layout.scales;
   const uint8_t* values = bitmap + layout.bitmap;
@@ -605,7 +606,7 @@ EncodedConstant EncodeInt8(const Tensor& t) {
   bool fits = scales.size() == channels;
   for (uint64_t i = 0; fits && i < count; ++i) {
     const float s = scales[size_t(i / inner % channels)];
-    fits = std::isfinite(s) && s > 0.f && std::fabs(t.data[size_t(i)]) <= 127.5f * s;
+    fits = std::isfinite(s * 127.f) && s > 0.f && std::fabs(t.data[size_t(i)]) <= 127.5f * s;
   }
   if (!fits) {
     scales.assign(size_t(channels), 0.f);
